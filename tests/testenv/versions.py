@@ -1,0 +1,81 @@
+"""The pinned versions of every test server, in one place so the builder and the fixtures agree."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+KUBERNETES_VERSION = "v1.36.3"
+# Kubernetes publishes its staging modules (k8s.io/api, client-go, ...) as v0.Y.Z for release v1.Y.Z.
+KUBERNETES_STAGING_VERSION = "v0." + KUBERNETES_VERSION.split(".", 1)[1]
+ETCD_VERSION = "v3.5.35"
+OPA_VERSION = "v1.22.2"
+
+
+@dataclass(frozen=True)
+class Component:
+    """One cached build: a Go main package at a pinned module version, producing one binary."""
+
+    name: str  # also the binary's file name
+    version: str
+    module: str  # the Go module that holds `package`
+    package: str  # the main package to build
+    # True when the module's go.mod has local-path `replace` lines, which `go install` refuses: such a module
+    # is built from a generated wrapper module that pins the replaced modules to published versions.
+    needs_wrapper: bool
+    # Published version for sibling modules the module requires at the v0.0.0 placeholder.
+    sibling_version: str = ""
+    ldflags: tuple[str, ...] = ()
+
+    @property
+    def key(self) -> str:
+        return f"{self.name}-{self.version}"
+
+
+def _kube_version_ldflags(version: str) -> tuple[str, ...]:
+    # Without these the binaries report v0.0.0-master in /version, which confuses clients that log it.
+    major, minor = version.lstrip("v").split(".")[:2]
+    flags: list[str] = []
+    for pkg in ("k8s.io/component-base/version", "k8s.io/client-go/pkg/version"):
+        flags += [
+            f"-X {pkg}.gitVersion={version}",
+            f"-X {pkg}.gitMajor={major}",
+            f"-X {pkg}.gitMinor={minor}",
+            f"-X {pkg}.gitTreeState=clean",
+        ]
+    return tuple(flags)
+
+
+KUBE_APISERVER = Component(
+    name="kube-apiserver",
+    version=KUBERNETES_VERSION,
+    module="k8s.io/kubernetes",
+    package="k8s.io/kubernetes/cmd/kube-apiserver",
+    needs_wrapper=True,
+    sibling_version=KUBERNETES_STAGING_VERSION,
+    ldflags=_kube_version_ldflags(KUBERNETES_VERSION),
+)
+KUBE_CONTROLLER_MANAGER = Component(
+    name="kube-controller-manager",
+    version=KUBERNETES_VERSION,
+    module="k8s.io/kubernetes",
+    package="k8s.io/kubernetes/cmd/kube-controller-manager",
+    needs_wrapper=True,
+    sibling_version=KUBERNETES_STAGING_VERSION,
+    ldflags=_kube_version_ldflags(KUBERNETES_VERSION),
+)
+ETCD = Component(
+    name="etcd",
+    version=ETCD_VERSION,
+    module="go.etcd.io/etcd/server/v3",
+    package="go.etcd.io/etcd/server/v3",
+    needs_wrapper=True,
+)
+OPA = Component(
+    name="opa",
+    version=OPA_VERSION,
+    module="github.com/open-policy-agent/opa",
+    package="github.com/open-policy-agent/opa",
+    needs_wrapper=False,
+)
+
+ALL_COMPONENTS: tuple[Component, ...] = (ETCD, OPA, KUBE_APISERVER, KUBE_CONTROLLER_MANAGER)
