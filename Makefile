@@ -1,0 +1,42 @@
+# Mesh for Data — developer entry points. `make test` and `make demo` set up everything they need.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+CACHE_DIR ?= $(HOME)/.cache/m4d
+export M4D_CACHE_DIR := $(CACHE_DIR)
+
+.PHONY: install lint typecheck unit test bench crds clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: install
+	$(BIN)/mypy -p m4d
+
+unit: install
+	$(BIN)/pytest tests/unit
+
+crds: install
+	$(BIN)/m4d crds --out deploy/crds
+
+clean:
+	rm -rf $(VENV) .m4d .pytest_cache .mypy_cache .ruff_cache build *.egg-info
+
+# Each component keeps its own targets in mk/<component>.mk (testenv, bench, demo, ...).
+include $(wildcard mk/*.mk)
+
+# The whole suite: lint, types, unit tier, then the integration and e2e tiers (they need real servers,
+# which the `testenv` target builds or reuses from $(CACHE_DIR)).
+test: lint typecheck
+	$(BIN)/pytest tests $(PYTEST_ARGS)

@@ -1,0 +1,1 @@
+"""m4d.controllers"""

@@ -1,0 +1,60 @@
+"""Blueprint: everything one member cluster runs for one application. Reaches members only through Git."""
+
+from __future__ import annotations
+
+from typing import ClassVar, Literal
+
+from pydantic import Field
+
+from m4d.api.common import Action, Capability, DataStore, Endpoint, Interface
+from m4d.api.meta import Condition, Model, Resource
+from m4d.api.module import ModuleDeployment
+from m4d.api.plotter import AppRef
+
+
+class ModuleAsset(Model):
+    """One asset a module instance handles, with the transformations it must apply."""
+
+    asset_id: str
+    capability: Capability
+    source: DataStore | None = None
+    sink: DataStore | None = None
+    actions: list[Action] = Field(default_factory=list)
+    api: Interface | None = None
+
+
+class BlueprintModule(Model):
+    name: str = Field(min_length=1, max_length=63, pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+    module: str
+    deployment: ModuleDeployment
+    assets: list[ModuleAsset] = Field(min_length=1)
+
+
+class BlueprintSpec(Model):
+    cluster: str
+    application: AppRef
+    plotter: str = Field(description="namespace/name of the Plotter on the hub")
+    modules: list[BlueprintModule] = Field(default_factory=list)
+
+
+ModulePhase = Literal["Pending", "Ready", "Failed", "Completed"]
+
+
+class ModuleState(Model):
+    phase: ModulePhase = "Pending"
+    endpoint: Endpoint | None = None
+    message: str | None = Field(default=None, max_length=1024)
+    restarts: int = 0
+
+
+class BlueprintStatus(Model):
+    observed_generation: int | None = None
+    conditions: list[Condition] = Field(default_factory=list)
+    modules: dict[str, ModuleState] = Field(default_factory=dict)
+
+
+class Blueprint(Resource):
+    KIND: ClassVar[str] = "Blueprint"
+
+    spec: BlueprintSpec
+    status: BlueprintStatus | None = None

@@ -1,0 +1,429 @@
+"""The embedded cluster store: Kubernetes API semantics on one SQLite file.
+
+Several processes may share a store (the hub controllers, `m4d apply`, an agent): SQLite serialises
+writers, every write appends to an event log whose row id is the new resourceVersion (monotonic across
+processes), and watchers tail that log. Watches resume after a restart from any resourceVersion still
+in the log; older history is compacted and a watch from before it gets GoneError, as with etcd.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import sqlite3
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from m4d.api.meta import Resource, format_time, utcnow
+from m4d.api.registry import KindInfo, kind_info
+from m4d.api.schema import validate_object
+from m4d.cluster.interface import Cluster, EventType, R, ResourceList, WatchEvent
+from m4d.cluster.selectors import parse_selector
+from m4d.errors import (
+    AlreadyExistsError,
+    ConflictError,
+    FieldError,
+    GoneError,
+    InvalidError,
+    NotFoundError,
+    TemporaryError,
+)
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS objects (
+    kind TEXT NOT NULL, namespace TEXT NOT NULL, name TEXT NOT NULL,
+    rv INTEGER NOT NULL, body TEXT NOT NULL,
+    PRIMARY KEY (kind, namespace, name)
+);
+CREATE TABLE IF NOT EXISTS events (
+    rv INTEGER PRIMARY KEY AUTOINCREMENT,
+    kind TEXT NOT NULL, namespace TEXT NOT NULL, name TEXT NOT NULL,
+    type TEXT NOT NULL, body TEXT NOT NULL, old_labels TEXT
+);
+CREATE INDEX IF NOT EXISTS events_by_kind ON events (kind, rv);
+CREATE TABLE IF NOT EXISTS settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+"""
+
+# Kept history: enough for watchers that were away for a while, bounded so the file does not grow forever.
+EVENT_HISTORY = 20_000
+_POLL_INTERVAL = 0.05
+
+
+def _spec_of(body: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in body.items() if k not in ("metadata", "status", "apiVersion", "kind")}
+
+
+class LocalCluster(Cluster):
+    """A cluster store kept in `path` (a SQLite file), named `name` in messages."""
+
+    def __init__(self, path: str | Path, name: str = "local", history: int = EVENT_HISTORY) -> None:
+        self.name = name
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._history = history
+        self._local = threading.local()
+        self._changed = threading.Condition()
+        self._closed = False
+        self._conn().executescript(_SCHEMA)
+
+    # -- plumbing -------------------------------------------------------------------------------
+
+    def _conn(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute("PRAGMA busy_timeout=30000")
+            self._local.conn = conn
+        return conn
+
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        conn = self._conn()
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:
+            raise TemporaryError(f"cluster store {self.path} is busy: {exc}") from exc
+        try:
+            yield conn
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
+    def close(self) -> None:
+        self._closed = True
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+            self._local.conn = None
+
+    def _notify(self) -> None:
+        with self._changed:
+            self._changed.notify_all()
+
+    @staticmethod
+    def _ns(info: KindInfo, namespace: str | None) -> str:
+        if not info.namespaced:
+            return ""
+        return namespace or "default"
+
+    def _decode(self, kind: type[R], body: str) -> R:
+        return kind.model_validate(json.loads(body))
+
+    def _row(self, db: sqlite3.Connection, info: KindInfo, ns: str, name: str) -> dict[str, Any] | None:
+        row = db.execute(
+            "SELECT body FROM objects WHERE kind=? AND namespace=? AND name=?", (info.kind, ns, name)
+        ).fetchone()
+        return json.loads(row[0]) if row else None
+
+    def _write(
+        self,
+        db: sqlite3.Connection,
+        info: KindInfo,
+        ns: str,
+        body: dict[str, Any],
+        event: EventType,
+        old_labels: dict[str, str] | None,
+    ) -> dict[str, Any]:
+        """Append the event (allocating the resourceVersion) and store or remove the object."""
+        name = body["metadata"]["name"]
+        cur = db.execute(
+            "INSERT INTO events (kind, namespace, name, type, body, old_labels) VALUES (?,?,?,?,?,?)",
+            (info.kind, ns, name, event, "{}", json.dumps(old_labels) if old_labels is not None else None),
+        )
+        rv = int(cur.lastrowid or 0)
+        body["metadata"]["resourceVersion"] = str(rv)
+        text = json.dumps(body, sort_keys=True, separators=(",", ":"))
+        db.execute("UPDATE events SET body=? WHERE rv=?", (text, rv))
+        if event == "DELETED":
+            db.execute("DELETE FROM objects WHERE kind=? AND namespace=? AND name=?", (info.kind, ns, name))
+        else:
+            db.execute(
+                "INSERT OR REPLACE INTO objects (kind, namespace, name, rv, body) VALUES (?,?,?,?,?)",
+                (info.kind, ns, name, rv, text),
+            )
+        if rv % 500 == 0:
+            self._compact(db, rv)
+        return body
+
+    def _compact(self, db: sqlite3.Connection, rv: int) -> None:
+        floor = rv - self._history
+        if floor > 0:
+            db.execute("DELETE FROM events WHERE rv <= ?", (floor,))
+            db.execute("INSERT OR REPLACE INTO settings (key, value) VALUES ('compacted', ?)", (str(floor),))
+
+    def _validated(self, info: KindInfo, obj: Resource) -> dict[str, Any]:
+        if type(obj) is not info.model:
+            raise InvalidError(f"{info.kind} {obj.name}", [FieldError("kind", f"expected {info.kind}")])
+        return validate_object(info, obj.wire())
+
+    # -- reads ----------------------------------------------------------------------------------
+
+    def get(self, kind: type[R], name: str, namespace: str | None = None) -> R:
+        info = kind_info(kind)
+        ns = self._ns(info, namespace)
+        row = (
+            self._conn()
+            .execute("SELECT body FROM objects WHERE kind=? AND namespace=? AND name=?", (info.kind, ns, name))
+            .fetchone()
+        )
+        if row is None:
+            where = f" in namespace {ns}" if ns else ""
+            raise NotFoundError(f"{info.kind} {name!r} not found{where} on cluster {self.name}")
+        return self._decode(kind, row[0])
+
+    def _current_rv(self, db: sqlite3.Connection) -> int:
+        row = db.execute("SELECT seq FROM sqlite_sequence WHERE name='events'").fetchone()
+        return int(row[0]) if row else 0
+
+    def list(self, kind: type[R], namespace: str | None = None, label_selector: str | None = None) -> ResourceList[R]:
+        info = kind_info(kind)
+        selector = parse_selector(label_selector)
+        db = self._conn()
+        db.execute("BEGIN")  # one snapshot for the rows and the resourceVersion
+        try:
+            query = "SELECT body FROM objects WHERE kind=?"
+            args: tuple[str, ...] = (info.kind,)
+            if namespace is not None and info.namespaced:
+                query += " AND namespace=?"
+                args += (namespace,)
+            rows = db.execute(query + " ORDER BY namespace, name", args).fetchall()
+            rv = self._current_rv(db)
+        finally:
+            db.execute("COMMIT")
+        items = [self._decode(kind, r[0]) for r in rows]
+        items = [i for i in items if selector.matches(i.metadata.labels)]
+        return ResourceList(items=items, resource_version=str(rv))
+
+    def watch(
+        self,
+        kind: type[R],
+        namespace: str | None = None,
+        resource_version: str | None = None,
+        label_selector: str | None = None,
+        timeout: float | None = None,
+        stop: threading.Event | None = None,
+    ) -> Iterator[WatchEvent[R]]:
+        info = kind_info(kind)
+        selector = parse_selector(label_selector)
+        deadline = None if timeout is None else time.monotonic() + timeout
+        if resource_version in (None, "", "0"):
+            listed = self.list(kind, namespace, label_selector)
+            for item in listed.items:
+                yield WatchEvent("ADDED", item, item.metadata.resource_version or listed.resource_version)
+            last = int(listed.resource_version)
+        else:
+            last = self._parse_rv(resource_version)
+            row = self._conn().execute("SELECT value FROM settings WHERE key='compacted'").fetchone()
+            if row and last < int(row[0]):
+                raise GoneError(f"resourceVersion {last} is too old on cluster {self.name}; list again")
+        ns = self._ns(info, namespace) if namespace is not None else None
+        while not self._closed and not (stop is not None and stop.is_set()):
+            rows = (
+                self._conn()
+                .execute(
+                    "SELECT rv, namespace, type, body, old_labels FROM events WHERE kind=? AND rv>? ORDER BY rv LIMIT 500",
+                    (info.kind, last),
+                )
+                .fetchall()
+            )
+            for rv, row_ns, etype, body, old_labels in rows:
+                last = rv
+                if ns is not None and row_ns != ns:
+                    continue
+                obj = self._decode(kind, body)
+                event = self._selected(etype, obj, old_labels, selector)
+                if event is not None:
+                    yield WatchEvent(event, obj, str(rv))
+            if rows:
+                continue
+            now = time.monotonic()
+            if deadline is not None and now >= deadline:
+                break
+            wait = _POLL_INTERVAL if deadline is None else min(_POLL_INTERVAL, deadline - now)
+            with self._changed:
+                self._changed.wait(wait)
+        yield WatchEvent("BOOKMARK", None, str(max(last, self._current_rv(self._conn()))))
+
+    @staticmethod
+    def _selected(etype: str, obj: Resource, old_labels: str | None, selector: Any) -> EventType | None:
+        """Translate a stored event for a watcher with a label selector (objects move in and out)."""
+        now_in = selector.matches(obj.metadata.labels)
+        was_in = selector.matches(json.loads(old_labels)) if old_labels is not None else None
+        if etype == "ADDED":
+            return "ADDED" if now_in else None
+        if etype == "DELETED":
+            return "DELETED" if (was_in if was_in is not None else now_in) else None
+        if was_in is None or (was_in and now_in):
+            return "MODIFIED" if now_in else None
+        if was_in and not now_in:
+            return "DELETED"
+        return "ADDED" if now_in else None
+
+    def _parse_rv(self, value: str | None) -> int:
+        try:
+            return int(value or 0)
+        except ValueError:
+            raise InvalidError("resourceVersion", [FieldError("resourceVersion", f"not valid: {value!r}")]) from None
+
+    # -- writes ---------------------------------------------------------------------------------
+
+    def create(self, obj: R) -> R:
+        info = kind_info(type(obj))
+        if obj.metadata.resource_version:
+            raise InvalidError(
+                f"{info.kind} {obj.name}",
+                [FieldError("metadata.resourceVersion", "must not be set on objects to be created")],
+            )
+        meta = obj.metadata
+        name = meta.name or f"{meta.generate_name or ''}{secrets.token_hex(3)[:5]}"
+        ns = self._ns(info, meta.namespace)
+        candidate = obj.model_copy(
+            update={
+                "metadata": meta.model_copy(update={"name": name, "namespace": ns or None}),
+                "status": None,
+            }
+        )
+        body = self._validated(info, candidate)
+        body["metadata"].update(uid=str(uuid.uuid4()), generation=1, creationTimestamp=format_time(utcnow()))
+        body["metadata"].pop("deletionTimestamp", None)
+        with self._tx() as db:
+            if self._row(db, info, ns, name) is not None:
+                raise AlreadyExistsError(f"{info.kind} {name!r} already exists on cluster {self.name}")
+            stored = self._write(db, info, ns, body, "ADDED", None)
+        self._notify()
+        return type(obj).model_validate(stored)
+
+    def _check_precondition(self, info: KindInfo, obj: Resource, current: dict[str, Any]) -> None:
+        wanted = obj.metadata.resource_version
+        if wanted and wanted != current["metadata"]["resourceVersion"]:
+            raise ConflictError(
+                f"{info.kind} {obj.name!r} on cluster {self.name} was modified (resourceVersion "
+                f"{current['metadata']['resourceVersion']}, not {wanted}); read it again and retry"
+            )
+
+    def _merge_meta(
+        self, info: KindInfo, current: dict[str, Any], new: dict[str, Any], now_deleting: bool
+    ) -> dict[str, Any]:
+        """Metadata the client may change (labels, annotations, finalizers, owners); the rest is the server's."""
+        old = current["metadata"]
+        meta = dict(old)
+        for key in ("labels", "annotations", "finalizers", "ownerReferences"):
+            if new.get(key):
+                meta[key] = new[key]
+            else:
+                meta.pop(key, None)
+        if now_deleting:
+            added = set(meta.get("finalizers", [])) - set(old.get("finalizers", []))
+            if added:
+                raise InvalidError(
+                    f"{info.kind} {old['name']}",
+                    [
+                        FieldError(
+                            "metadata.finalizers",
+                            f"no new finalizers can be added while deleting: {sorted(added)}",
+                        )
+                    ],
+                )
+        return meta
+
+    def update(self, obj: R) -> R:
+        info = kind_info(type(obj))
+        ns = self._ns(info, obj.metadata.namespace)
+        new = self._validated(info, obj.model_copy(update={"status": None}))
+        with self._tx() as db:
+            current = self._row(db, info, ns, obj.name)
+            if current is None:
+                raise NotFoundError(f"{info.kind} {obj.name!r} not found on cluster {self.name}")
+            self._check_precondition(info, obj, current)
+            deleting = "deletionTimestamp" in current["metadata"]
+            body = {**_spec_of(new), "apiVersion": info.api_version, "kind": info.kind}
+            if "status" in current:
+                body["status"] = current["status"]
+            body["metadata"] = self._merge_meta(info, current, new["metadata"], deleting)
+            if _spec_of(body) != _spec_of(current):
+                body["metadata"]["generation"] = int(current["metadata"].get("generation", 1)) + 1
+            stored = self._store_change(db, info, ns, current, body)
+        self._notify()
+        return type(obj).model_validate(stored)
+
+    def _store_change(
+        self, db: sqlite3.Connection, info: KindInfo, ns: str, current: dict[str, Any], body: dict[str, Any]
+    ) -> dict[str, Any]:
+        body["metadata"]["resourceVersion"] = current["metadata"]["resourceVersion"]
+        if body == current:
+            return current  # nothing changed: no new resourceVersion, no event
+        old_labels = current["metadata"].get("labels", {})
+        if "deletionTimestamp" in body["metadata"] and not body["metadata"].get("finalizers"):
+            return self._write(db, info, ns, body, "DELETED", old_labels)
+        return self._write(db, info, ns, body, "MODIFIED", old_labels)
+
+    def update_status(self, obj: R) -> R:
+        info = kind_info(type(obj))
+        ns = self._ns(info, obj.metadata.namespace)
+        with self._tx() as db:
+            current = self._row(db, info, ns, obj.name)
+            if current is None:
+                raise NotFoundError(f"{info.kind} {obj.name!r} not found on cluster {self.name}")
+            self._check_precondition(info, obj, current)
+            candidate = {**current, "status": obj.status.wire() if obj.status is not None else None}  # type: ignore[attr-defined]
+            candidate = {k: v for k, v in candidate.items() if v is not None}
+            checked = validate_object(info, candidate, f"{info.kind} {obj.name} status")
+            checked["metadata"] = dict(current["metadata"])
+            stored = self._store_change(db, info, ns, current, checked)
+        self._notify()
+        return type(obj).model_validate(stored)
+
+    def apply(self, obj: R, field_manager: str, force: bool = True) -> R:
+        info = kind_info(type(obj))
+        ns = self._ns(info, obj.metadata.namespace)
+        for _ in range(5):
+            try:
+                current = self.get(type(obj), obj.name, ns or None)
+            except NotFoundError:
+                try:
+                    return self.create(obj.model_copy(update={"metadata": obj.metadata.model_copy(
+                        update={"resource_version": None})}))  # fmt: skip
+                except AlreadyExistsError:
+                    continue
+            meta = current.metadata.model_copy(
+                update={
+                    "labels": {**current.metadata.labels, **obj.metadata.labels},
+                    "annotations": {**current.metadata.annotations, **obj.metadata.annotations},
+                    "finalizers": sorted(set(current.metadata.finalizers) | set(obj.metadata.finalizers)),
+                    "owner_references": obj.metadata.owner_references or current.metadata.owner_references,
+                }
+            )
+            desired = obj.model_copy(update={"metadata": meta})
+            try:
+                return self.update(desired)
+            except ConflictError:
+                continue
+        raise ConflictError(f"{info.kind} {obj.name!r} kept changing while applying; retry")
+
+    def delete(self, kind: type[R], name: str, namespace: str | None = None) -> R | None:
+        info = kind_info(kind)
+        ns = self._ns(info, namespace)
+        with self._tx() as db:
+            current = self._row(db, info, ns, name)
+            if current is None:
+                raise NotFoundError(f"{info.kind} {name!r} not found on cluster {self.name}")
+            body = json.loads(json.dumps(current))
+            if body["metadata"].get("finalizers"):
+                if "deletionTimestamp" in body["metadata"]:
+                    return kind.model_validate(current)
+                body["metadata"]["deletionTimestamp"] = format_time(utcnow())
+                stored = self._write(db, info, ns, body, "MODIFIED", current["metadata"].get("labels", {}))
+                result: R | None = kind.model_validate(stored)
+            else:
+                self._write(db, info, ns, body, "DELETED", current["metadata"].get("labels", {}))
+                result = None
+        self._notify()
+        return result
