@@ -23,10 +23,9 @@ from pathlib import Path
 
 if __package__ in (None, ""):  # run as a script: make the repository root importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-    __package__ = "tests.testenv"  # noqa: A001
+    __package__ = "tests.testenv"
 
 from . import gomod
-from .lock import exclusive
 from .locate import (
     STAMP_NAME,
     assets_dir,
@@ -37,6 +36,7 @@ from .locate import (
     from_assets,
     locate,
 )
+from .lock import exclusive
 from .versions import ALL_COMPONENTS, Component
 
 HEARTBEAT_SECONDS = 30
@@ -117,7 +117,11 @@ def build_with_wrapper(component: Component, out: Path, log: Path, env: dict[str
     with tempfile.TemporaryDirectory(prefix=f"m4d-testenv-{component.name}-") as tmp:
         workdir = Path(tmp)
         info_text = run_go(
-            component, ["mod", "download", "-json", f"{component.module}@{component.version}"], workdir, env, log
+            component,
+            ["mod", "download", "-json", f"{component.module}@{component.version}"],
+            workdir,
+            env,
+            log,
         )
         info = json.loads(info_text[info_text.index("{") :])
         if info.get("Error"):
@@ -129,7 +133,14 @@ def build_with_wrapper(component: Component, out: Path, log: Path, env: dict[str
             handle.write(f"--- generated go.mod ---\n{wrapper}\n")
         run_go(
             component,
-            ["build", "-trimpath", f"-ldflags={_build_ldflags(component)}", "-o", str(out), component.package],
+            [
+                "build",
+                "-trimpath",
+                f"-ldflags={_build_ldflags(component)}",
+                "-o",
+                str(out),
+                component.package,
+            ],
             workdir,
             env,
             log,
@@ -141,7 +152,12 @@ def build_with_install(component: Component, out: Path, log: Path, env: dict[str
         env = dict(env, GOBIN=gobin)
         run_go(
             component,
-            ["install", "-trimpath", f"-ldflags={_build_ldflags(component)}", f"{component.package}@{component.version}"],
+            [
+                "install",
+                "-trimpath",
+                f"-ldflags={_build_ldflags(component)}",
+                f"{component.package}@{component.version}",
+            ],
             out.parent,
             env,
             log,
@@ -153,7 +169,9 @@ def build_with_install(component: Component, out: Path, log: Path, env: dict[str
 def go_version(env: dict[str, str]) -> str:
     if shutil.which("go", path=env.get("PATH")) is None:
         raise BuildError("`go` is not on PATH: install Go >= 1.26 (the only prerequisite of `make testenv`)")
-    return subprocess.run(["go", "env", "GOVERSION"], env=env, capture_output=True, text=True, check=True).stdout.strip()
+    return subprocess.run(
+        ["go", "env", "GOVERSION"], env=env, capture_output=True, text=True, check=True
+    ).stdout.strip()
 
 
 def ensure(component: Component, env: dict[str, str]) -> Path:
@@ -162,7 +180,9 @@ def ensure(component: Component, env: dict[str, str]) -> Path:
         say(f"{component.name} {component.version}: cached at {ready}")
         return ready
     root = cache_root()
-    with exclusive(root / f"{component.key}.lock", f"[testenv] {component.name}: another build holds the lock, waiting"):
+    with exclusive(
+        root / f"{component.key}.lock", f"[testenv] {component.name}: another build holds the lock, waiting"
+    ):
         if (ready := cached_binary(component)) is not None:  # the other build finished it
             say(f"{component.name} {component.version}: built meanwhile at {ready}")
             return ready
@@ -177,7 +197,12 @@ def ensure(component: Component, env: dict[str, str]) -> Path:
         builder(component, partial, log, env)
         partial.replace(directory / component.name)
         seconds = time.monotonic() - started
-        stamp = {"component": component.name, "version": component.version, "go": go_version(env), "seconds": round(seconds)}
+        stamp = {
+            "component": component.name,
+            "version": component.version,
+            "go": go_version(env),
+            "seconds": round(seconds),
+        }
         (directory / STAMP_NAME).write_text(json.dumps(stamp) + "\n")
         say(f"{component.name} {component.version}: built in {_elapsed(seconds)}")
         return directory / component.name

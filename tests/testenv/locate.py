@@ -78,8 +78,7 @@ class Located:
         if os.environ.get("KUBEBUILDER_ASSETS"):
             where.insert(0, f"KUBEBUILDER_ASSETS={os.environ['KUBEBUILDER_ASSETS']}")
         raise FileNotFoundError(
-            f"{self.component.name} {self.component.version} not found under {' or '.join(where)}; "
-            "run `make testenv`"
+            f"{self.component.name} {self.component.version} not found under {' or '.join(where)}; run `make testenv`"
         )
 
 
