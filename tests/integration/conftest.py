@@ -23,7 +23,9 @@ _ROOT = str(Path(__file__).resolve().parents[2])
 if _ROOT not in sys.path:
     sys.path.insert(0, _ROOT)
 
+from tests.testenv.locate import locate  # noqa: E402
 from tests.testenv.servers import ApiServer, ServerStartError, TestEnv, running  # noqa: E402
+from tests.testenv.versions import OPA  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -55,6 +57,15 @@ def hub_controller_manager(testenv: TestEnv) -> None:
             f"the hub's kube-controller-manager is not running: {testenv.controller_manager_problem}",
             pytrace=False,
         )
+
+
+@pytest.fixture(scope="session")
+def opa_binary() -> Path:
+    """The pinned OPA binary (tests start their own `opa run --server` with their policies)."""
+    try:
+        return locate(OPA).require()
+    except FileNotFoundError as error:
+        pytest.fail(str(error), pytrace=False)
 
 
 @pytest.fixture

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import ssl
+import subprocess
 import time
 import urllib.error
 import urllib.request
 import uuid
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,6 +17,7 @@ from kubernetes import client
 from kubernetes.client.rest import ApiException
 
 from tests.testenv.servers import ApiServer, TestEnv
+from tests.testenv.versions import OPA_VERSION
 
 pytestmark = pytest.mark.integration
 
@@ -91,3 +94,8 @@ def test_namespace_deletion_completes_on_the_hub(hub_api: ApiServer, kube_client
             return
         assert time.monotonic() < deadline, f"namespace {namespace} still {phase} after 60 s"
         time.sleep(0.5)
+
+
+def test_opa_is_the_pinned_build(opa_binary: Path) -> None:
+    result = subprocess.run([str(opa_binary), "version"], capture_output=True, text=True, check=True, timeout=30)
+    assert f"Version: {OPA_VERSION.lstrip('v')}" in result.stdout
