@@ -54,6 +54,14 @@ EVENT_HISTORY = 20_000
 _POLL_INTERVAL = 0.05
 
 
+_CLIENT_META = ("labels", "annotations", "finalizers", "ownerReferences")
+
+
+def _clean_meta(meta: dict[str, Any]) -> dict[str, Any]:
+    """Empty collections are stored as absent, as the API server does, so equal objects compare equal."""
+    return {k: v for k, v in meta.items() if not (k in _CLIENT_META and not v)}
+
+
 def _spec_of(body: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in body.items() if k not in ("metadata", "status", "apiVersion", "kind")}
 
@@ -214,7 +222,7 @@ class LocalCluster(Cluster):
         info = kind_info(kind)
         selector = parse_selector(label_selector)
         deadline = None if timeout is None else time.monotonic() + timeout
-        if resource_version in (None, "", "0"):
+        if not resource_version:
             listed = self.list(kind, namespace, label_selector)
             for item in listed.items:
                 yield WatchEvent("ADDED", item, item.metadata.resource_version or listed.resource_version)
@@ -229,7 +237,8 @@ class LocalCluster(Cluster):
             rows = (
                 self._conn()
                 .execute(
-                    "SELECT rv, namespace, type, body, old_labels FROM events WHERE kind=? AND rv>? ORDER BY rv LIMIT 500",
+                    "SELECT rv, namespace, type, body, old_labels FROM events"
+                    " WHERE kind=? AND rv>? ORDER BY rv LIMIT 500",
                     (info.kind, last),
                 )
                 .fetchall()
@@ -292,6 +301,7 @@ class LocalCluster(Cluster):
             }
         )
         body = self._validated(info, candidate)
+        body["metadata"] = _clean_meta(body["metadata"])
         body["metadata"].update(uid=str(uuid.uuid4()), generation=1, creationTimestamp=format_time(utcnow()))
         body["metadata"].pop("deletionTimestamp", None)
         with self._tx() as db:
@@ -315,7 +325,7 @@ class LocalCluster(Cluster):
         """Metadata the client may change (labels, annotations, finalizers, owners); the rest is the server's."""
         old = current["metadata"]
         meta = dict(old)
-        for key in ("labels", "annotations", "finalizers", "ownerReferences"):
+        for key in _CLIENT_META:
             if new.get(key):
                 meta[key] = new[key]
             else:

@@ -1,0 +1,1 @@
+"""The `m4d` command line."""

@@ -1,0 +1,89 @@
+"""What a controller is: a level-triggered reconcile of one kind, fed by watches.
+
+A controller says which kind it owns, which other kinds wake it (and how to map a change of those to
+the keys of its own objects), and how to reconcile one object. The runtime (`m4d.runtime.manager`) does
+the rest: list + watch, a de-duplicating work queue, retries, finalizers, and writing status once.
+
+Reconcile is a function of what it observes: it returns the status the object should have and, if it
+is waiting for something expected, when to look again. Errors follow kopf's two words:
+- raise `TemporaryError` (or let a client's temporary error through): retried with exponential
+  backoff (or after `delay` if the error names one);
+- raise `PermanentError`: not retried until the object or something it watches changes; the runtime
+  records it as the `Ready` condition (reason and message from the error) with observedGeneration.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Generic
+
+from pydantic import BaseModel
+
+from m4d.api.meta import Resource
+from m4d.cluster.interface import Cluster, R
+
+
+@dataclass(frozen=True, order=True)
+class ObjectKey:
+    namespace: str | None
+    name: str
+
+    def __str__(self) -> str:
+        return f"{self.namespace}/{self.name}" if self.namespace else self.name
+
+    @classmethod
+    def of(cls, obj: Resource) -> ObjectKey:
+        return cls(obj.metadata.namespace, obj.metadata.name)
+
+
+@dataclass
+class Outcome:
+    """What one reconcile decided.
+
+    `status`: the complete status the object should have (None: leave it as it is). The runtime sets
+    its observedGeneration and writes it only if it differs from the stored one.
+    `requeue_after`: seconds until the controller wants to look again (expected waiting, never a sleep).
+    """
+
+    status: BaseModel | None = None
+    requeue_after: float | None = None
+
+
+@dataclass(frozen=True)
+class Watch:
+    """A kind whose changes wake this controller, and how a changed object maps to keys to reconcile."""
+
+    kind: type[Resource]
+    to_keys: Callable[[Any], Sequence[ObjectKey]]
+    cluster: Cluster | None = None  # None: the controller's own cluster
+    namespace: str | None = None
+    label_selector: str | None = None
+
+
+@dataclass
+class Controller(ABC, Generic[R]):
+    """Subclass and implement `reconcile` (and `finalize` if `finalizer` is set)."""
+
+    cluster: Cluster
+    kind: type[R] = field(init=False)
+    name: str = field(init=False, default="controller")
+    finalizer: str | None = field(init=False, default=None)
+    namespace: str | None = field(init=False, default=None)
+    workers: int = field(init=False, default=1)
+    # Status-only changes of the controller's own objects are usually its own writes; set this when
+    # someone else's status writes must wake the controller.
+    reconcile_on_status: bool = field(init=False, default=False)
+
+    def watches(self) -> Sequence[Watch]:
+        """Other kinds whose changes should re-reconcile some of this controller's objects."""
+        return ()
+
+    @abstractmethod
+    def reconcile(self, obj: R) -> Outcome:
+        """Bring the world in line with `obj`; return its status. Must be idempotent."""
+
+    def finalize(self, obj: R) -> Outcome:
+        """Clean up before `obj` goes away (only called when `finalizer` is set). Raise to retry."""
+        return Outcome()
