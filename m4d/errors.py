@@ -82,8 +82,9 @@ class InvalidError(PermanentError):
 
     reason = "Invalid"
 
-    def __init__(self, what: str, errors: list[FieldError]) -> None:
+    def __init__(self, what: str, errors: list[FieldError], header: str | None = None) -> None:
         self.what = what
         self.errors = errors
         lines = "\n".join(f"  {e}" for e in errors)
-        super().__init__(f"{what} is invalid:\n{lines}" if errors else f"{what} is invalid")
+        head = header or f"{what} is invalid"
+        super().__init__(f"{head}:\n{lines}" if errors else head)

@@ -1,0 +1,128 @@
+"""Parse at the edge: YAML documents → validated, typed resources, with errors that name the field."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from m4d.api.meta import Resource
+from m4d.api.registry import UnknownKindError, kind_for_object
+from m4d.api.schema import validate_object
+from m4d.errors import FieldError, InvalidError
+
+
+@dataclass(frozen=True)
+class Document:
+    source: str  # file name, or "-" for standard input
+    index: int  # 1-based position in a multi-document stream
+    body: Any
+
+    @property
+    def where(self) -> str:
+        meta = self.body.get("metadata") if isinstance(self.body, dict) else None
+        name = meta.get("name") if isinstance(meta, dict) else None
+        kind = self.body.get("kind") if isinstance(self.body, dict) else None
+        label = f" ({kind} {name})" if kind and name else (f" ({kind})" if kind else "")
+        return f"{self.source}, document {self.index}{label}"
+
+
+def load_documents(text: str, source: str) -> list[Document]:
+    """Split a YAML stream, skipping empty documents; a syntax error names the line."""
+    try:
+        bodies = list(yaml.safe_load_all(text))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise InvalidError(source, [FieldError("", f"not valid YAML{where}: {problem}")]) from None
+    return [Document(source, i, body) for i, body in enumerate((b for b in bodies if b is not None), start=1)]
+
+
+def _path(loc: tuple[int | str, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif part in ("function-after", "function-before", "function-wrap") or "[" in str(part):
+            continue  # pydantic's validator bookkeeping, not a field
+        else:
+            out += f".{part}" if out else str(part)
+    return out
+
+
+def _message(error: Any) -> str:
+    kind = error["type"]
+    ctx = error.get("ctx") or {}
+    value = error.get("input")
+    shown = f'"{value}"' if isinstance(value, str) else repr(value)
+    match kind:
+        case "missing":
+            return "required"
+        case "extra_forbidden":
+            return "unknown field"
+        case "literal_error":
+            allowed = str(ctx.get("expected", "")).replace("'", "").replace(" or ", ", ")
+            return f"must be one of {allowed} (got {shown})"
+        case "string_too_short" if ctx.get("min_length") == 1:
+            return "must not be empty"
+        case "too_short":
+            return f"must have at least {ctx.get('min_length')} item(s)"
+        case "too_long":
+            return f"must have at most {ctx.get('max_length')} items"
+        case "string_type" | "int_type" | "bool_type" | "dict_type" | "list_type" | "model_type" | "float_type":
+            what = {"string_type": "a string", "int_type": "an integer", "bool_type": "true or false",
+                    "dict_type": "an object", "model_type": "an object", "list_type": "a list",
+                    "float_type": "a number"}[kind]  # fmt: skip
+            return f"must be {what} (got {shown})"
+        case "value_error":
+            return str(error["msg"]).removeprefix("Value error, ")
+    return str(error["msg"])[0].lower() + str(error["msg"])[1:]
+
+
+def field_errors(exc: ValidationError) -> list[FieldError]:
+    return [FieldError(_path(tuple(e["loc"])), _message(e)) for e in exc.errors()]
+
+
+def parse_document(doc: Document, default_namespace: str | None = None) -> Resource:
+    """Validate one document against its kind's schema, then its model; raise InvalidError naming fields."""
+    body = doc.body
+    if not isinstance(body, dict):
+        raise InvalidError(doc.where, [FieldError("", "a resource must be a mapping with apiVersion and kind")])
+    try:
+        info = kind_for_object(str(body.get("apiVersion")), str(body.get("kind")))
+    except UnknownKindError as exc:
+        raise InvalidError(doc.where, [FieldError("kind", str(exc))]) from None
+    body = dict(body)
+    meta = dict(body.get("metadata") or {}) if isinstance(body.get("metadata"), dict) else body.get("metadata")
+    if isinstance(meta, dict):
+        if info.namespaced and not meta.get("namespace") and default_namespace:
+            meta["namespace"] = default_namespace
+        if not info.namespaced:
+            meta.pop("namespace", None)
+        body["metadata"] = meta
+    checked = validate_object(info, body, doc.where)
+    try:
+        return info.model.model_validate(checked)
+    except ValidationError as exc:
+        raise InvalidError(doc.where, field_errors(exc)) from None
+
+
+def parse_documents(docs: list[Document], default_namespace: str | None = None) -> list[Resource]:
+    """Parse every document; report the errors of all of them together, so one run shows every problem."""
+    parsed: list[Resource] = []
+    problems: list[InvalidError] = []
+    for doc in docs:
+        try:
+            parsed.append(parse_document(doc, default_namespace))
+        except InvalidError as exc:
+            problems.append(exc)
+    if problems:
+        errors = [
+            FieldError(f"{p.what}: {e.path}" if e.path else p.what, e.message) for p in problems for e in p.errors
+        ]
+        header = f"{len(problems)} of {len(docs)} document(s) invalid, nothing stored"
+        raise InvalidError(f"{len(problems)} of {len(docs)} document(s)", errors, header=header)
+    return parsed

@@ -1,0 +1,141 @@
+"""Resource commands: crds, apply, get, describe, delete — kubectl's verbs on the platform's kinds."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from m4d.api.crd import crd_files, crds_yaml
+from m4d.api.meta import Resource
+from m4d.api.parse import Document, load_documents, parse_documents
+from m4d.api.registry import KINDS, KindInfo, UnknownKindError, kind_info
+from m4d.cli import output
+from m4d.cli.context import CliContext, pass_context
+from m4d.errors import NotFoundError
+
+_KIND_HELP = "KIND is a kind, plural or short name: " + ", ".join(
+    f"{i.plural} ({', '.join(i.short_names)})" for i in KINDS
+)
+
+
+def _kind(value: str) -> KindInfo:
+    try:
+        return kind_info(value)
+    except UnknownKindError as exc:
+        raise click.BadParameter(str(exc), param_hint="KIND") from None
+
+
+def _read_sources(files: tuple[str, ...]) -> list[Document]:
+    docs: list[Document] = []
+    for name in files:
+        if name == "-":
+            docs.extend(load_documents(sys.stdin.read(), "<stdin>"))
+            continue
+        path = Path(name)
+        paths = sorted(p for p in path.rglob("*") if p.suffix in (".yaml", ".yml")) if path.is_dir() else [path]
+        for p in paths:
+            try:
+                text = p.read_text()
+            except OSError as exc:
+                raise click.FileError(str(p), hint=exc.strerror or str(exc)) from None
+            docs.extend(load_documents(text, str(p)))
+    return docs
+
+
+@click.command("crds")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), help="Write one file per kind here.")
+def crds(out: Path | None) -> None:
+    """Print the CustomResourceDefinitions of every kind (for `kubectl apply -f -`)."""
+    if out is None:
+        click.echo(crds_yaml(), nl=False)
+        return
+    out.mkdir(parents=True, exist_ok=True)
+    for name, text in crd_files().items():
+        (out / name).write_text(text)
+        click.echo(f"wrote {out / name}")
+
+
+@click.command("apply")
+@click.option("-f", "--filename", "files", multiple=True, required=True, help="YAML file, directory or - (stdin).")
+@click.option("-n", "--namespace", default=None, help="Namespace for documents that name none.")
+@pass_context
+def apply(ctx: CliContext, files: tuple[str, ...], namespace: str | None) -> None:
+    """Validate and store resources (multi-document YAML). Nothing is stored if any document is invalid."""
+    objects = parse_documents(_read_sources(files), namespace or "default")
+    if not objects:
+        raise click.UsageError("no resources found in the given files")
+    hub = ctx.hub()
+    for obj in objects:
+        info = kind_info(type(obj))
+        try:
+            before: Resource | None = hub.get(type(obj), obj.name, obj.namespace)
+        except NotFoundError:
+            before = None
+        after = hub.apply(obj, field_manager="m4d-cli")
+        if before is None:
+            verb = "created"
+        elif after.metadata.resource_version == before.metadata.resource_version:
+            verb = "unchanged"
+        else:
+            verb = "configured"
+        click.echo(f"{info.singular}.{info.group}/{obj.name} {verb}")
+
+
+@click.command("get", epilog=_KIND_HELP)
+@click.argument("kind")
+@click.argument("name", required=False)
+@click.option("-n", "--namespace", default="default", show_default=True)
+@click.option("-A", "--all-namespaces", is_flag=True, help="List across all namespaces.")
+@click.option("-l", "--selector", default=None, help="Label selector, e.g. team=risk,tier!=gold.")
+@click.option("-o", "--output", "fmt", type=click.Choice(["table", "wide", "yaml", "json"]), default="table")
+@pass_context
+def get(
+    ctx: CliContext, kind: str, name: str | None, namespace: str, all_namespaces: bool, selector: str | None, fmt: str
+) -> None:
+    """Show resources of a kind (one, or all), as a table, YAML or JSON."""
+    info = _kind(kind)
+    hub = ctx.hub()
+    if name:
+        items: list[Resource] = [hub.get(info.model, name, namespace if info.namespaced else None)]
+    else:
+        ns = None if all_namespaces or not info.namespaced else namespace
+        items = list(hub.list(info.model, ns, selector).items)
+    if fmt in ("yaml", "json"):
+        if items:
+            click.echo(output.dump(items, fmt, single=bool(name)))
+        return
+    if not items:
+        where = "" if all_namespaces or not info.namespaced else f" in {namespace} namespace"
+        ctx.err.print(f"No {info.plural} found{where}.")
+        return
+    ctx.console.print(output.table(info, items, wide=fmt == "wide", all_namespaces=all_namespaces))
+
+
+@click.command("describe", epilog=_KIND_HELP)
+@click.argument("kind")
+@click.argument("name")
+@click.option("-n", "--namespace", default="default", show_default=True)
+@pass_context
+def describe(ctx: CliContext, kind: str, name: str, namespace: str) -> None:
+    """Show one resource in detail: metadata, spec, status and every condition with its reason."""
+    info = _kind(kind)
+    obj = ctx.hub().get(info.model, name, namespace if info.namespaced else None)
+    output.describe(ctx.console, info, obj)
+
+
+@click.command("delete", epilog=_KIND_HELP)
+@click.argument("kind")
+@click.argument("name")
+@click.option("-n", "--namespace", default="default", show_default=True)
+@pass_context
+def delete(ctx: CliContext, kind: str, name: str, namespace: str) -> None:
+    """Delete a resource (controllers with finalizers clean up first)."""
+    info = _kind(kind)
+    left = ctx.hub().delete(info.model, name, namespace if info.namespaced else None)
+    state = "deleted" if left is None else "marked for deletion (waiting for finalizers)"
+    click.echo(f"{info.singular}.{info.group}/{name} {state}")
+
+
+COMMANDS = [crds, apply, get, describe, delete]
