@@ -30,6 +30,10 @@ unit: install
 crds: install
 	$(BIN)/m4d crds --out deploy/crds
 
+# Every benchmark prints its figure as a ratio against a baseline measured in the same run.
+bench: install
+	set -e; for script in benchmarks/bench_*.py; do echo "== $$script"; $(BIN)/python $$script; done
+
 clean:
 	rm -rf $(VENV) .m4d .pytest_cache .mypy_cache .ruff_cache build *.egg-info
 
