@@ -1,0 +1,123 @@
+"""Taxonomy layers: JSON Schema documents merged in order into one taxonomy.
+
+The built-in layers (`m4d/taxonomy/layers/*.json`) come first, then any an operator adds. Merging is a
+deep merge of `definitions`: objects merge key by key, `enum` and `required` lists are unioned (so a layer
+can add a format or a connection kind but not take one away), anything else from a later layer wins.
+
+A layer in Fybrik's form (its `Connection` has a `name` property and one property per connection kind,
+as in Fybrik's compiled `taxonomy.json`) is translated first: each kind becomes an entry of
+`ConnectionKinds` with its properties renamed from snake_case to camelCase, and a `DataFormat` enum is
+kept. Other Fybrik definitions are looser than ours (e.g. `AppInfo` allows anything) and are ignored.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Iterable, Sequence
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from m4d.errors import FieldError, InvalidError
+
+Document = dict[str, Any]
+
+_UNION_KEYS = ("enum", "required")
+
+
+def merge(base: Any, layer: Any, key: str | None = None) -> Any:
+    """`layer` laid over `base` (neither is modified)."""
+    if isinstance(base, dict) and isinstance(layer, dict):
+        out = dict(base)
+        for k, v in layer.items():
+            out[k] = merge(base[k], v, k) if k in base else copy.deepcopy(v)
+        return out
+    if key in _UNION_KEYS and isinstance(base, list) and isinstance(layer, list):
+        return [*base, *(v for v in layer if v not in base)]
+    return copy.deepcopy(layer)
+
+
+def camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part[:1].upper() + part[1:] for part in rest)
+
+
+def snake(name: str) -> str:
+    return "".join(f"_{c.lower()}" if c.isupper() else c for c in name)
+
+
+def _camel_schema(schema: Document) -> Document:
+    out = copy.deepcopy(schema)
+    if isinstance(out.get("properties"), dict):
+        out["properties"] = {camel(k): v for k, v in out["properties"].items()}
+    if isinstance(out.get("required"), list):
+        out["required"] = [camel(k) for k in out["required"]]
+    return out
+
+
+def is_fybrik_layer(doc: Document) -> bool:
+    connection = doc.get("definitions", {}).get("Connection", {})
+    return "name" in connection.get("properties", {})
+
+
+def from_fybrik(doc: Document) -> Document:
+    """Our form of a Fybrik taxonomy layer: its connection kinds and data formats."""
+    defs: Document = doc.get("definitions", {})
+    kinds: Document = {}
+    out_defs: Document = {"ConnectionKinds": {"properties": kinds}}
+    for kind, ref in defs["Connection"]["properties"].items():
+        if kind == "name":
+            continue
+        target = ref.get("$ref", "") if isinstance(ref, dict) else ""
+        schema = defs.get(target.rsplit("/", 1)[-1]) if target.startswith("#/definitions/") else ref
+        if not isinstance(schema, dict):
+            continue
+        out_defs[kind] = _camel_schema(schema)
+        kinds[kind] = {"$ref": f"#/definitions/{kind}"}
+    formats = defs.get("DataFormat", {}).get("enum")
+    if formats:
+        out_defs["DataFormat"] = {"enum": list(formats)}
+    return {"title": doc.get("title", "fybrik layer"), "definitions": out_defs}
+
+
+def builtin_layers() -> list[tuple[str, Document]]:
+    folder = resources.files("m4d.taxonomy") / "layers"
+    names = sorted(p.name for p in folder.iterdir() if p.name.endswith(".json"))
+    return [(f"m4d/taxonomy/layers/{n}", json.loads((folder / n).read_text())) for n in names]
+
+
+def read_layer(path: Path) -> Document:
+    try:
+        doc = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise InvalidError(f"taxonomy layer {path}", [FieldError("", f"cannot be read as JSON: {exc}")]) from exc
+    if not isinstance(doc, dict) or not isinstance(doc.get("definitions"), dict):
+        raise InvalidError(f"taxonomy layer {path}", [FieldError("definitions", "required (an object)")])
+    return from_fybrik(doc) if is_fybrik_layer(doc) else doc
+
+
+def layer_files(paths: Iterable[Path]) -> list[Path]:
+    """Files in the order they are laid: each path as given, a directory's *.json sorted by name."""
+    out: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            out.extend(sorted(path.glob("*.json")))
+        elif path.is_file():
+            out.append(path)
+        else:
+            raise InvalidError(f"taxonomy layer {path}", [FieldError("", "no such file or directory")])
+    return out
+
+
+def compose(extra: Sequence[Path] = ()) -> tuple[Document, list[str]]:
+    """The merged taxonomy document and the names of the layers it was made of."""
+    doc: Document = {"definitions": {}}
+    names: list[str] = []
+    for name, layer in builtin_layers():
+        doc = merge(doc, {"definitions": layer["definitions"]})
+        names.append(name)
+    for path in layer_files(extra):
+        doc = merge(doc, {"definitions": read_layer(path)["definitions"]})
+        names.append(str(path))
+    return doc, names
