@@ -1,0 +1,46 @@
+"""Render: a Blueprint manifest from its parameters, validated against the Blueprint CRD."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from m4d.api.blueprint import Blueprint, BlueprintSpec
+from m4d.api.meta import ObjectMeta
+from m4d.api.registry import kind_info
+from m4d.api.schema import validate_object
+from m4d.generator.naming import ANNOTATION_APPLICATION, ANNOTATION_CLUSTER, ANNOTATION_PLOTTER, MANAGED_BY
+from m4d.generator.params import BlueprintParams
+
+
+def blueprint(params: BlueprintParams) -> Blueprint:
+    app = params.application
+    return Blueprint(
+        metadata=ObjectMeta(
+            name=params.name,
+            namespace=params.namespace,
+            labels=dict(MANAGED_BY),
+            annotations={
+                ANNOTATION_APPLICATION: f"{app.namespace}/{app.name}",
+                ANNOTATION_CLUSTER: params.cluster,
+                ANNOTATION_PLOTTER: params.plotter,
+            },
+        ),
+        spec=BlueprintSpec(
+            cluster=params.cluster,
+            application=app,
+            plotter=params.plotter,
+            modules=list(params.modules),
+        ),
+    )
+
+
+def blueprint_manifest(params: BlueprintParams) -> dict[str, Any]:
+    """The Blueprint as the member's API server stores it (defaults applied), or InvalidError.
+
+    Writing the stored form means Argo CD's diff of desired against live sees no difference the
+    server made up, so a synced Blueprint reads as in sync.
+    """
+    wire = blueprint(params).wire()
+    # Only the metadata we mean: empty lists and server fields would read as drift in Argo CD's diff.
+    wire["metadata"] = {k: v for k, v in wire["metadata"].items() if v not in ([], {}, None)}
+    return validate_object(kind_info(Blueprint), wire, f"Blueprint {params.name} for cluster {params.cluster}")
