@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import ClassVar, Literal
 
 from pydantic import Field, field_validator
 
@@ -73,6 +73,21 @@ class ModuleChoice(Model):
     capability: str
     cluster: str
     actions: list[str] = Field(default_factory=list)
+    storage: str | None = Field(default=None, description="Storage account a copy is written to")
+
+
+Verdict = Literal["chosen", "viable", "rejected", "ignored"]
+
+
+class Consideration(Model):
+    """One candidate the planner weighed (a module on a cluster for a step), and why it was taken or not."""
+
+    step: str = Field(description="read, copy, write, or module/cluster/storage for inputs set aside")
+    module: str | None = None
+    cluster: str | None = None
+    storage: str | None = None
+    verdict: Verdict
+    reason: str = ""
 
 
 class AssetState(Model):
@@ -81,6 +96,7 @@ class AssetState(Model):
     decisions: list[Decision] = Field(default_factory=list)
     modules: list[ModuleChoice] = Field(default_factory=list)
     cataloged_asset: str | None = Field(default=None, description="Catalog id of a copy or written asset")
+    explanation: list[Consideration] = Field(default_factory=list, description="What `m4d explain` prints")
 
 
 class M4DApplicationStatus(Model):
