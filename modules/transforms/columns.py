@@ -1,0 +1,60 @@
+"""RedactColumn and RemoveColumn: replace every value of a column by a constant, or drop the column."""
+
+from __future__ import annotations
+
+import pyarrow as pa
+
+from m4d.modules.actions import REDACT_COLUMN, REDACT_DEFAULT_VALUE, REMOVE_COLUMN
+from m4d.modules.transforms.base import ColumnTransform
+
+
+class RemoveColumns(ColumnTransform):
+    action = REMOVE_COLUMN
+
+    def output_schema(self, schema: pa.Schema) -> pa.Schema:
+        drop = set(self.present(schema))
+        return pa.schema([f for i, f in enumerate(schema) if i not in drop], metadata=schema.metadata)
+
+    def apply(self, batch: pa.RecordBatch) -> pa.RecordBatch:
+        drop = set(self.present(batch.schema))
+        if not drop:
+            return batch
+        keep = [i for i in range(batch.num_columns) if i not in drop]
+        return batch.select(keep)
+
+
+class RedactColumns(ColumnTransform):
+    """Every value becomes `value`, nulls included (a null would tell which rows had no value).
+
+    The redacted column is a string column whatever its original type, so the constant is always
+    representable; its field keeps its name and metadata.
+    """
+
+    action = REDACT_COLUMN
+
+    def __init__(self, columns: list[str], value: str = REDACT_DEFAULT_VALUE) -> None:
+        super().__init__(columns)
+        self.value = value
+        self._constant = pa.array([], pa.string())
+
+    def output_schema(self, schema: pa.Schema) -> pa.Schema:
+        for i in self.present(schema):
+            schema = schema.set(i, schema.field(i).with_type(pa.string()).with_nullable(False))
+        return schema
+
+    def _values(self, n: int) -> pa.Array:
+        # One constant array, grown as needed and sliced (zero-copy) for each batch.
+        if len(self._constant) < n:
+            size = max(n, 2 * len(self._constant), 1024)
+            self._constant = pa.nulls(size, pa.string()).fill_null(self.value)
+        return self._constant.slice(0, n)
+
+    def apply(self, batch: pa.RecordBatch) -> pa.RecordBatch:
+        present = self.present(batch.schema)
+        if not present:
+            return batch
+        arrays = list(batch.columns)
+        values = self._values(batch.num_rows)
+        for i in present:
+            arrays[i] = values
+        return pa.RecordBatch.from_arrays(arrays, schema=self.output_schema(batch.schema))
