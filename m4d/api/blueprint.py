@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from typing import ClassVar, Literal
 
 from pydantic import Field
@@ -58,3 +60,10 @@ class Blueprint(Resource):
 
     spec: BlueprintSpec
     status: BlueprintStatus | None = None
+
+
+def spec_hash(spec: BlueprintSpec) -> str:
+    """A short digest of a Blueprint's spec: the hub and a member agree a Blueprint is applied when their
+    digests match, whatever Git revision carried it and whatever the member's generation counter says."""
+    canonical = json.dumps(spec.wire(), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:16]

@@ -63,6 +63,7 @@ BlueprintPhase = Literal["Pending", "WaitApplied", "Ready", "Error", "Offline"]
 
 class ClusterState(Model):
     blueprint: str
+    spec_hash: str | None = Field(default=None, description="Digest of the committed Blueprint spec")
     committed_revision: str | None = None
     applied_revision: str | None = None
     observed_generation: int | None = None

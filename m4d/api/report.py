@@ -19,6 +19,7 @@ class BlueprintRef(Model):
     namespace: str
     uid: str = ""
     generation: int = 0
+    spec_hash: str | None = Field(default=None, description="Digest of the spec the agent acted on")
 
 
 class BlueprintReportSpec(Model):
