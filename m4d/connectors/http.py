@@ -1,0 +1,100 @@
+"""The one HTTP client layer of the connectors (the only module that imports httpx).
+
+Build the request, send it with a timeout, retry with exponential backoff on what may pass (connection
+errors, timeouts, HTTP 5xx and 429), and translate every outcome into the project's error tree:
+- still failing after the last attempt: TemporaryError (the controller requeues);
+- 404: NotFoundError; any other 4xx, or a body that is not JSON: PermanentError (a status condition).
+Messages name the connector and the URL, never a header value (headers may carry credentials).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+from m4d.errors import NotFoundError, PermanentError, TemporaryError
+
+_SNIPPET = 300
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    attempts: int = 3
+    backoff: float = 0.2  # seconds before the second attempt; doubles each time
+    max_backoff: float = 2.0
+
+    def delay(self, attempt: int) -> float:
+        return float(min(self.backoff * 2**attempt, self.max_backoff))
+
+
+def _snippet(text: str) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= _SNIPPET else text[: _SNIPPET - 1] + "…"
+
+
+@dataclass
+class HttpConnector:
+    """POSTs JSON to one server. `name` says which connector it is in messages, e.g. `policy manager opa`."""
+
+    name: str
+    base_url: str
+    timeout: float = 5.0
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    headers: dict[str, str] = field(default_factory=dict)
+    _client: httpx.Client | None = field(default=None, init=False, repr=False)
+
+    def _http(self) -> httpx.Client:
+        if self._client is None:
+            self._client = httpx.Client(base_url=self.base_url.rstrip("/"), timeout=self.timeout, headers=self.headers)
+        return self._client
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+
+    def url(self, path: str) -> str:
+        return f"{self.base_url.rstrip('/')}{path}"
+
+    def post_json(self, path: str, body: Any, headers: dict[str, str] | None = None) -> Any:
+        """The decoded JSON answer of a 2xx response."""
+        last = "no attempt made"
+        for attempt in range(max(self.retry.attempts, 1)):
+            if attempt:
+                time.sleep(self.retry.delay(attempt - 1))
+            try:
+                response = self._http().post(path, json=body, headers=headers)
+            except httpx.TimeoutException:
+                last = f"no answer within {self.timeout:g}s"
+                continue
+            except httpx.TransportError as exc:
+                last = f"cannot connect ({type(exc).__name__}: {exc})"
+                continue
+            status = response.status_code
+            if status >= 500 or status == 429:
+                last = f"HTTP {status}: {_snippet(response.text)}"
+                continue
+            if status == 404:
+                raise NotFoundError(f"{self.name} at {self.url(path)} answered HTTP 404: {_snippet(response.text)}")
+            if status >= 400:
+                raise PermanentError(
+                    f"{self.name} at {self.url(path)} rejected the request: HTTP {status}: {_snippet(response.text)}"
+                )
+            try:
+                return json.loads(response.content)
+            except ValueError as exc:
+                raise PermanentError(
+                    f"{self.name} at {self.url(path)} answered with a body that is not JSON ({exc}): "
+                    f"{_snippet(response.text)}",
+                    reason="InvalidResponse",
+                ) from exc
+        attempts = max(self.retry.attempts, 1)
+        raise TemporaryError(
+            f"{self.name} at {self.url(path)} is unavailable: {last} (after {attempts} attempt"
+            f"{'s' if attempts > 1 else ''})",
+            reason="Unavailable",
+        )
