@@ -1,0 +1,101 @@
+"""Decide what a sync does: desired objects from a cluster folder against live ones → create, update, prune.
+
+Pure: the same snapshot and live state give the same plan. Only objects carrying the generator's
+managed-by label are ever pruned, so anything else on the member is left alone (as Argo CD does with
+resources it does not track).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import yaml
+
+from m4d.api.meta import Resource
+from m4d.api.parse import Document, parse_document
+from m4d.errors import FieldError, InvalidError
+
+MANAGED_BY_KEY = "app.kubernetes.io/managed-by"
+MANAGED_BY_VALUE = "m4d"
+REVISION_ANNOTATION = "m4d.dev/applied-revision"
+
+# Embedded member stores hold the platform's kinds only; the namespace file exists for real clusters.
+_SKIPPED = {("v1", "Namespace")}
+
+
+@dataclass
+class SyncPlan:
+    cluster: str
+    create: list[Resource] = field(default_factory=list)
+    update: list[Resource] = field(default_factory=list)
+    prune: list[Resource] = field(default_factory=list)
+    unchanged: int = 0
+
+    @property
+    def empty(self) -> bool:
+        return not (self.create or self.update or self.prune)
+
+    def summary(self) -> str:
+        return (
+            f"{len(self.create)} created, {len(self.update)} updated, {len(self.prune)} pruned, "
+            f"{self.unchanged} unchanged"
+        )
+
+
+def cluster_prefix(cluster: str) -> str:
+    return f"clusters/{cluster}/"
+
+
+def desired_objects(files: dict[str, bytes], cluster: str) -> list[Resource]:
+    """Parse every manifest of one cluster folder; a broken file fails the whole sync of that cluster."""
+    out: list[Resource] = []
+    problems: list[FieldError] = []
+    for path in sorted(p for p in files if p.startswith(cluster_prefix(cluster))):
+        if not path.endswith((".yaml", ".yml")):
+            continue
+        try:
+            docs = [d for d in yaml.safe_load_all(files[path]) if d is not None]
+        except yaml.YAMLError as exc:
+            problems.append(FieldError(path, f"not valid YAML: {exc}"))
+            continue
+        for index, body in enumerate(docs, start=1):
+            if isinstance(body, dict) and (body.get("apiVersion"), body.get("kind")) in _SKIPPED:
+                continue
+            try:
+                out.append(parse_document(Document(path, index, body)))
+            except InvalidError as exc:
+                problems.extend(exc.errors)
+    if problems:
+        raise InvalidError(f"cluster folder {cluster_prefix(cluster)}", problems)
+    return out
+
+
+def _same(desired: Resource, live: Resource) -> bool:
+    live_annotations = {k: v for k, v in live.metadata.annotations.items() if k != REVISION_ANNOTATION}
+    return (
+        desired.model_dump(include={"spec"}) == live.model_dump(include={"spec"})
+        and desired.metadata.labels == live.metadata.labels
+        and desired.metadata.annotations == live_annotations
+    )
+
+
+def plan_sync(cluster: str, desired: Sequence[Resource], live: Sequence[Resource]) -> SyncPlan:
+    plan = SyncPlan(cluster)
+    live_by_key = {(type(o), o.metadata.namespace, o.name): o for o in live}
+    wanted = set()
+    for obj in desired:
+        key = (type(obj), obj.metadata.namespace, obj.name)
+        wanted.add(key)
+        current = live_by_key.get(key)
+        if current is None:
+            plan.create.append(obj)
+        elif _same(obj, current):
+            plan.unchanged += 1
+        else:
+            plan.update.append(obj)
+    for key, obj in sorted(live_by_key.items(), key=lambda kv: (kv[0][1] or "", kv[0][2])):
+        if key not in wanted and obj.metadata.labels.get(MANAGED_BY_KEY) == MANAGED_BY_VALUE:
+            if obj.metadata.deletion_timestamp is None:
+                plan.prune.append(obj)
+    return plan
