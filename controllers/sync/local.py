@@ -9,6 +9,7 @@ revision the member has caught up with.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -55,10 +56,8 @@ class LocalSync:
             annotated.metadata.annotations[REVISION_ANNOTATION] = revision
             store.apply(annotated, field_manager="m4d-sync")
         for obj in plan.prune:
-            try:
+            with contextlib.suppress(NotFoundError):  # already gone: that is what pruning wants
                 store.delete(type(obj), obj.name, obj.metadata.namespace)
-            except NotFoundError:
-                pass
         self._record_revision(name, revision)
         return plan
 

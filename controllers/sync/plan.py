@@ -95,7 +95,7 @@ def plan_sync(cluster: str, desired: Sequence[Resource], live: Sequence[Resource
         else:
             plan.update.append(obj)
     for key, obj in sorted(live_by_key.items(), key=lambda kv: (kv[0][1] or "", kv[0][2])):
-        if key not in wanted and obj.metadata.labels.get(MANAGED_BY_KEY) == MANAGED_BY_VALUE:
-            if obj.metadata.deletion_timestamp is None:
-                plan.prune.append(obj)
+        managed = obj.metadata.labels.get(MANAGED_BY_KEY) == MANAGED_BY_VALUE
+        if key not in wanted and managed and obj.metadata.deletion_timestamp is None:
+            plan.prune.append(obj)
     return plan

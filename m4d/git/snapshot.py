@@ -53,5 +53,5 @@ def read_snapshot(repo_path: str | Path, revision: str, prefix: str = "") -> Sna
             if isinstance(item, git.Blob):
                 files[str(item.path)] = item.data_stream.read()
             elif not isinstance(item, git.Tree):
-                raise PermanentError(f"{item.path} in {repo_path} is a submodule; the generated tree has none")
+                raise PermanentError(f"{repo_path} at {revision} holds a submodule; the generated tree has none")
         return Snapshot(str(commit.hexsha), files)
