@@ -34,7 +34,7 @@ def plotter(app: str, cluster: str, columns: tuple[str, ...] = ("ssn",)) -> Plot
                     deployment=ModuleDeployment(command=["m4d"]),
                     api=Interface(protocol="fybrik-arrow-flight"),
                 )
-            },  # fmt: skip
+            },
             flows=[
                 PlotterFlow(
                     name="read-tx",
@@ -50,7 +50,7 @@ def plotter(app: str, cluster: str, columns: tuple[str, ...] = ("ssn",)) -> Plot
                             actions=[Action(name="RedactColumn", columns=list(columns))],
                             api=Interface(protocol="fybrik-arrow-flight"),
                         )
-                    ],  # fmt: skip
+                    ],
                 )
             ],
         ),
