@@ -32,10 +32,13 @@ from tests.testenv.versions import OPA  # noqa: E402
 def testenv() -> Iterator[TestEnv]:
     """All servers. Failure to start is reported once and re-raised for every test that asks."""
     with ExitStack() as stack:
+        problem = ""
         try:
             env = stack.enter_context(running())
         except (FileNotFoundError, ServerStartError) as error:
-            pytest.fail(str(error), pytrace=False)
+            problem = str(error)  # failed outside the except block, so the report is not a chained traceback
+        if problem:
+            pytest.fail(problem, pytrace=False)
         yield env
 
 
@@ -62,10 +65,10 @@ def hub_controller_manager(testenv: TestEnv) -> None:
 @pytest.fixture(scope="session")
 def opa_binary() -> Path:
     """The pinned OPA binary (tests start their own `opa run --server` with their policies)."""
-    try:
-        return locate(OPA).require()
-    except FileNotFoundError as error:
-        pytest.fail(str(error), pytrace=False)
+    found = locate(OPA)
+    if found.path is None:
+        pytest.fail(found.missing_message(), pytrace=False)
+    return found.path
 
 
 @pytest.fixture

@@ -72,12 +72,15 @@ class Located:
 
     def require(self) -> Path:
         """The path, or an error that says where it was looked for and how to get it."""
-        if self.path is not None:
-            return self.path
+        if self.path is None:
+            raise FileNotFoundError(self.missing_message())
+        return self.path
+
+    def missing_message(self) -> str:
         where = [str(component_dir(self.component))]
         if os.environ.get("KUBEBUILDER_ASSETS"):
             where.insert(0, f"KUBEBUILDER_ASSETS={os.environ['KUBEBUILDER_ASSETS']}")
-        raise FileNotFoundError(
+        return (
             f"{self.component.name} {self.component.version} not found under {' or '.join(where)}; run `make testenv`"
         )
 

@@ -232,10 +232,7 @@ def running(workdir: Path | None = None) -> Iterator[TestEnv]:
         hub = apis[0]
         problem: str | None = None
         if kcm.path is None:
-            try:
-                kcm.require()
-            except FileNotFoundError as error:
-                problem = str(error)
+            problem = kcm.missing_message()
         else:
             servers.append(_start_controller_manager(kcm.path, hub, root, serving, deadline))
         combined = kubeconfig.write(
