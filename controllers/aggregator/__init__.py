@@ -1,0 +1,1 @@
+"""Hub-side status aggregation: member reports → per-cluster Blueprint state → Plotter status."""

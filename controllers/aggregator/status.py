@@ -1,0 +1,118 @@
+"""Aggregate what members report into a Plotter's status. Pure: observed state in, status out.
+
+For each cluster a Plotter runs on, the Plotter controller has recorded which Blueprint it committed
+(name and spec digest). A cluster is
+- Offline when its agent's heartbeat is older than the timeout (nothing it reports can be trusted);
+- WaitApplied until its agent reports that very Blueprint (same digest), so an old report of a
+  previous plan never reads as ready;
+- Error when a module of that Blueprint failed (with the module's message);
+- Ready when every module is ready (or, for jobs, completed).
+The Plotter is ready when every cluster is, and the workload endpoint of each asset is the endpoint
+of the module instance that serves its API.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timedelta
+
+from m4d.api.cluster import MemberCluster
+from m4d.api.common import Endpoint
+from m4d.api.plotter import ClusterState, Plotter, PlotterStatus
+from m4d.api.report import BlueprintReport
+from m4d.generator.naming import instance_name
+
+HEARTBEAT_TIMEOUT = timedelta(seconds=15)
+
+
+def heartbeat_age(cluster: MemberCluster, now: datetime) -> timedelta | None:
+    beat = cluster.status.last_heartbeat if cluster.status else None
+    return None if beat is None else now - beat
+
+
+def is_online(cluster: MemberCluster, now: datetime, timeout: timedelta = HEARTBEAT_TIMEOUT) -> bool:
+    age = heartbeat_age(cluster, now)
+    return age is not None and age <= timeout
+
+
+def _cluster_state(
+    name: str,
+    state: ClusterState,
+    cluster: MemberCluster | None,
+    report: BlueprintReport | None,
+    now: datetime,
+    timeout: timedelta,
+) -> ClusterState:
+    if cluster is None:
+        return state.model_copy(update={"phase": "Error", "message": f"cluster {name} is not registered"})
+    if not is_online(cluster, now, timeout):
+        age = heartbeat_age(cluster, now)
+        why = "has never sent a heartbeat" if age is None else f"has sent no heartbeat for {int(age.total_seconds())}s"
+        return state.model_copy(update={"phase": "Offline", "message": f"cluster {name} is offline: its agent {why}"})
+    if report is None or report.spec.blueprint.spec_hash != state.spec_hash:
+        applied = report.spec.applied_revision if report else None
+        message = f"waiting for cluster {name} to apply Blueprint {state.blueprint}"
+        if state.committed_revision:
+            message += f" (committed in {state.committed_revision[:10]})"
+        return state.model_copy(update={"phase": "WaitApplied", "message": message, "applied_revision": applied})
+    spec = report.spec
+    update: dict[str, object] = {
+        "applied_revision": spec.applied_revision,
+        "observed_generation": spec.blueprint.generation,
+    }
+    failed = sorted((n, m) for n, m in spec.modules.items() if m.phase == "Failed")
+    if failed or spec.phase == "Failed":
+        detail = "; ".join(f"module {n}: {m.message or 'failed'}" for n, m in failed) or "; ".join(spec.errors)
+        return state.model_copy(update={**update, "phase": "Error", "message": f"on cluster {name}: {detail}"})
+    pending = sorted(n for n, m in spec.modules.items() if m.phase == "Pending")
+    if pending or spec.phase == "Pending" or not spec.modules:
+        waiting = ", ".join(pending) or "modules"
+        return state.model_copy(
+            update={**update, "phase": "WaitApplied", "message": f"on cluster {name}: starting {waiting}"}
+        )
+    return state.model_copy(update={**update, "phase": "Ready", "message": None})
+
+
+def workload_endpoints(plotter: Plotter, reports: Mapping[str, BlueprintReport]) -> dict[str, Endpoint]:
+    """asset id → the endpoint of the module instance serving that asset's API to the workload."""
+    out: dict[str, Endpoint] = {}
+    for flow in plotter.spec.flows:
+        serving = [s for s in flow.steps if s.api is not None]
+        if not serving:
+            continue
+        step = serving[-1]
+        report = reports.get(step.cluster)
+        module = report.spec.modules.get(instance_name(step.module)) if report else None
+        if module is not None and module.endpoint is not None:
+            out[flow.asset_id] = module.endpoint
+    return out
+
+
+def aggregate(
+    plotter: Plotter,
+    status: PlotterStatus,
+    clusters: Sequence[MemberCluster],
+    reports: Sequence[BlueprintReport],
+    now: datetime,
+    timeout: timedelta = HEARTBEAT_TIMEOUT,
+) -> PlotterStatus:
+    """`status` with each cluster's phase, readiness, n-of-m and endpoints brought up to date.
+
+    `reports` are this Plotter's reports (one per cluster); `status.clusters` says what was committed.
+    """
+    by_cluster = {c.name: c for c in clusters}
+    report_of = {r.spec.cluster: r for r in reports if r.spec.application.uid == plotter.spec.application.uid}
+    states = {
+        name: _cluster_state(name, state, by_cluster.get(name), report_of.get(name), now, timeout)
+        for name, state in sorted(status.clusters.items())
+    }
+    ready = sum(1 for s in states.values() if s.phase == "Ready")
+    endpoints = workload_endpoints(plotter, {n: r for n, r in report_of.items() if states[n].phase == "Ready"})
+    return status.model_copy(
+        update={
+            "clusters": states,
+            "ready": bool(states) and ready == len(states),
+            "ready_clusters": f"{ready}/{len(states)}",
+            "endpoints": endpoints,
+        }
+    )
