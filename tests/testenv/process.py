@@ -23,16 +23,25 @@ class ServerStartError(RuntimeError):
     """A server did not come up; the message carries the tail of its log."""
 
 
+_issued_ports: set[int] = set()
+
+
 def free_port() -> int:
-    """A port free on 127.0.0.1 right now (the kernel picks it; a clash before the server binds is rare)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    """A port free on 127.0.0.1 right now, never one this process handed out before (the kernel may offer a
+    just-closed port again, and two servers of one environment must not get the same one)."""
+    while True:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = int(sock.getsockname()[1])
+        if port not in _issued_ports:
+            _issued_ports.add(port)
+            return port
 
 
 def _die_with_parent() -> None:
     # If the test run is killed outright, the kernel stops the servers too instead of leaving them orphaned,
-    # holding ports and CPU for the next run.
+    # holding ports and CPU for the next run. (The signal follows the thread that started the server: start
+    # servers from a thread that lives as long as they should, as pytest's main thread does.)
     with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
