@@ -1,0 +1,1 @@
+"""The blueprint agent: runs what a member's Blueprints ask for and reports back to the hub."""

@@ -1,0 +1,204 @@
+"""Supervised local module processes: the embedded default's stand-in for Deployments and Jobs.
+
+A process is started from its module's command with `{config}`, `{ready_file}` and `{port}` filled in.
+A service is ready when it writes its endpoint to the ready file; a job is done when it exits 0. A
+service that exits is restarted with exponential backoff; a job that fails is retried a few times,
+then reported failed. Every change of state calls `on_change`, so the agent reports within moments,
+not on a polling period.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import subprocess
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from m4d.api.blueprint import ModuleState
+from m4d.api.common import Endpoint
+
+log = logging.getLogger("m4d.agent")
+
+RESTART_BASE = 0.5
+RESTART_MAX = 30.0
+JOB_RETRIES = 3
+_READY_POLL = 0.05
+
+
+@dataclass(frozen=True)
+class ProcessSpec:
+    key: str  # unique per module instance: <blueprint namespace>/<blueprint name>/<instance>
+    command: tuple[str, ...]
+    workdir: Path
+    config_text: str
+    kind: Literal["Service", "Job"] = "Service"
+    protocol: str = "fybrik-arrow-flight"
+    env: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def config_file(self) -> Path:
+        return self.workdir / "config.yaml"
+
+    @property
+    def ready_file(self) -> Path:
+        return self.workdir / "ready.json"
+
+    @property
+    def log_file(self) -> Path:
+        return self.workdir / "module.log"
+
+    def argv(self) -> list[str]:
+        values = {"config": str(self.config_file), "ready_file": str(self.ready_file), "port": "0"}
+        return [part.format(**values) for part in self.command]
+
+
+@dataclass
+class _Running:
+    spec: ProcessSpec
+    state: ModuleState = field(default_factory=ModuleState)
+    process: subprocess.Popen[bytes] | None = None
+    stopping: threading.Event = field(default_factory=threading.Event)
+    thread: threading.Thread | None = None
+
+
+def _tail(path: Path, lines: int = 5) -> str:
+    try:
+        text = path.read_text(errors="replace").strip().splitlines()
+    except OSError:
+        return ""
+    return " | ".join(text[-lines:])
+
+
+class Supervisor:
+    def __init__(self, on_change: Callable[[str], None] | None = None) -> None:
+        self._procs: dict[str, _Running] = {}
+        self._lock = threading.Lock()
+        self._on_change = on_change or (lambda key: None)
+
+    def ensure(self, spec: ProcessSpec) -> ModuleState:
+        """Run `spec` (restarting the instance if its command or configuration changed)."""
+        with self._lock:
+            current = self._procs.get(spec.key)
+            if current is not None and current.spec == spec:
+                return current.state
+        if current is not None:
+            self.stop(spec.key)
+        running = _Running(spec)
+        with self._lock:
+            self._procs[spec.key] = running
+        running.thread = threading.Thread(
+            target=self._supervise, args=(running,), name=f"module {spec.key}", daemon=True
+        )
+        running.thread.start()
+        return running.state
+
+    def state(self, key: str) -> ModuleState | None:
+        with self._lock:
+            running = self._procs.get(key)
+            return running.state if running else None
+
+    def keys(self) -> set[str]:
+        with self._lock:
+            return set(self._procs)
+
+    def stop(self, key: str, timeout: float = 10.0) -> None:
+        with self._lock:
+            running = self._procs.pop(key, None)
+        if running is None:
+            return
+        running.stopping.set()
+        self._terminate(running.process, timeout)
+        if running.thread is not None:
+            running.thread.join(timeout)
+
+    def stop_all(self) -> None:
+        for key in sorted(self.keys()):
+            self.stop(key)
+
+    @staticmethod
+    def _terminate(process: subprocess.Popen[bytes] | None, timeout: float) -> None:
+        if process is None or process.poll() is not None:
+            return
+        try:
+            os.killpg(process.pid, signal.SIGTERM)
+            process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout)
+        except ProcessLookupError:
+            pass
+
+    def _set(self, running: _Running, **changes: object) -> None:
+        new = running.state.model_copy(update=changes)
+        if new != running.state:
+            running.state = new
+            self._on_change(running.spec.key)
+
+    def _start(self, running: _Running) -> subprocess.Popen[bytes]:
+        spec = running.spec
+        spec.workdir.mkdir(parents=True, exist_ok=True)
+        spec.config_file.write_text(spec.config_text)
+        spec.config_file.chmod(0o600)
+        spec.ready_file.unlink(missing_ok=True)
+        env = {**os.environ, **dict(spec.env)}
+        with spec.log_file.open("ab") as log_out:
+            return subprocess.Popen(  # noqa: S603 - the module's own command, from its M4DModule
+                spec.argv(), cwd=spec.workdir, stdout=log_out, stderr=subprocess.STDOUT, env=env, start_new_session=True
+            )
+
+    def _read_endpoint(self, spec: ProcessSpec) -> Endpoint | None:
+        try:
+            data = json.loads(spec.ready_file.read_text())
+        except (OSError, ValueError):
+            return None
+        try:
+            return Endpoint(
+                protocol=str(data.get("protocol", spec.protocol)),
+                scheme=str(data.get("scheme", "grpc")),
+                hostname=str(data["hostname"]),
+                port=int(data["port"]),
+            )
+        except (KeyError, TypeError, ValueError):
+            return None
+
+    def _supervise(self, running: _Running) -> None:
+        spec = running.spec
+        failures = 0
+        while not running.stopping.is_set():
+            try:
+                process = self._start(running)
+            except OSError as exc:
+                self._set(running, phase="Failed", message=f"cannot start {spec.command[0]}: {exc.strerror or exc}")
+                return
+            running.process = process
+            while process.poll() is None and not running.stopping.is_set():
+                if spec.kind == "Service" and running.state.phase != "Ready":
+                    endpoint = self._read_endpoint(spec)
+                    if endpoint is not None:
+                        failures = 0
+                        self._set(running, phase="Ready", endpoint=endpoint, message=None)
+                time.sleep(_READY_POLL)
+            if running.stopping.is_set():
+                return
+            code = process.wait()
+            if spec.kind == "Job" and code == 0:
+                self._set(running, phase="Completed", message=None, endpoint=None)
+                return
+            failures += 1
+            why = f"exited with status {code}" + (f": {_tail(spec.log_file)}" if _tail(spec.log_file) else "")
+            if spec.kind == "Job" and failures > JOB_RETRIES:
+                self._set(running, phase="Failed", message=f"job {why} (after {failures} attempts)", endpoint=None)
+                return
+            delay = min(RESTART_BASE * 2 ** (failures - 1), RESTART_MAX)
+            log.warning("module %s %s; restarting in %.1fs", spec.key, why, delay)
+            phase = "Failed" if failures >= 3 and spec.kind == "Service" else "Pending"
+            self._set(running, phase=phase, message=why[:1000], endpoint=None, restarts=running.state.restarts + 1)
+            if running.stopping.wait(delay):
+                return

@@ -1,0 +1,110 @@
+"""The local process supervisor with real child processes (small Python programs)."""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from m4d.controllers.agent import processes
+from m4d.controllers.agent.processes import ProcessSpec, Supervisor
+
+SERVICE = """
+import json, sys, time, pathlib
+cfg = pathlib.Path(sys.argv[1]).read_text()
+if "crash" in cfg:
+    sys.exit(3)
+pathlib.Path(sys.argv[2]).write_text(json.dumps({"hostname": "127.0.0.1", "port": 4242}))
+time.sleep(60)
+"""
+JOB = """
+import sys, pathlib
+sys.exit(0 if "ok" in pathlib.Path(sys.argv[1]).read_text() else 1)
+"""
+
+
+def spec(tmp_path: Path, program: str, config: str, kind: str = "Service", key: str = "bp/x/read") -> ProcessSpec:
+    script = tmp_path / f"{kind}.py"
+    script.write_text(program)
+    return ProcessSpec(
+        key=key,
+        command=(sys.executable, str(script), "{config}", "{ready_file}"),
+        workdir=tmp_path / key.replace("/", "_"),
+        config_text=config,
+        kind=kind,  # type: ignore[arg-type]
+    )
+
+
+@pytest.fixture
+def supervisor() -> Iterator[tuple[Supervisor, list[str]]]:
+    changes: list[str] = []
+    sup = Supervisor(on_change=changes.append)
+    yield sup, changes
+    sup.stop_all()
+
+
+def wait_for(check: Callable[[], bool], timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, "condition not reached in time"
+        time.sleep(0.02)
+
+
+def test_service_becomes_ready_with_its_endpoint(supervisor, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    sup, changes = supervisor
+    s = spec(tmp_path, SERVICE, "serve")
+    sup.ensure(s)
+    wait_for(lambda: sup.state(s.key).phase == "Ready")  # type: ignore[union-attr]
+    state = sup.state(s.key)
+    assert state is not None and state.endpoint is not None and state.endpoint.port == 4242
+    assert changes == [s.key]
+    assert (s.workdir / "config.yaml").stat().st_mode & 0o077 == 0  # the config is the module's alone
+    sup.ensure(s)  # same spec: nothing restarts
+    assert sup.state(s.key) == state
+
+
+def test_changed_config_restarts_and_stop_ends_it(supervisor, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    sup, _ = supervisor
+    first = spec(tmp_path, SERVICE, "serve v1")
+    sup.ensure(first)
+    wait_for(lambda: sup.state(first.key).phase == "Ready")  # type: ignore[union-attr]
+    second = spec(tmp_path, SERVICE, "serve v2")
+    sup.ensure(second)
+    wait_for(lambda: sup.state(second.key).phase == "Ready")  # type: ignore[union-attr]
+    assert (second.workdir / "config.yaml").read_text() == "serve v2"
+    sup.stop(second.key)
+    assert sup.state(second.key) is None and sup.keys() == set()
+
+
+def test_crashing_service_is_restarted_with_backoff_then_failed(supervisor, tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setattr(processes, "RESTART_BASE", 0.05)
+    sup, _ = supervisor
+    s = spec(tmp_path, SERVICE, "crash")
+    sup.ensure(s)
+    wait_for(lambda: (sup.state(s.key).restarts or 0) >= 3)  # type: ignore[union-attr]
+    state = sup.state(s.key)
+    assert state is not None and state.phase == "Failed"
+    assert "exited with status 3" in (state.message or "")
+
+
+def test_jobs_complete_or_fail_after_retries(supervisor, tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setattr(processes, "RESTART_BASE", 0.05)
+    sup, _ = supervisor
+    ok = spec(tmp_path, JOB, "ok", kind="Job", key="bp/x/copy-ok")
+    bad = spec(tmp_path, JOB, "bad", kind="Job", key="bp/x/copy-bad")
+    sup.ensure(ok)
+    sup.ensure(bad)
+    wait_for(lambda: sup.state(ok.key).phase == "Completed")  # type: ignore[union-attr]
+    wait_for(lambda: sup.state(bad.key).phase == "Failed")  # type: ignore[union-attr]
+    assert "after 4 attempts" in (sup.state(bad.key).message or "")  # type: ignore[union-attr]
+
+
+def test_a_missing_program_fails_with_the_reason(supervisor, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    sup, _ = supervisor
+    s = ProcessSpec(key="bp/x/none", command=("/nonexistent/module",), workdir=tmp_path / "none", config_text="")
+    sup.ensure(s)
+    wait_for(lambda: sup.state(s.key).phase == "Failed")  # type: ignore[union-attr]
+    assert "cannot start /nonexistent/module" in (sup.state(s.key).message or "")  # type: ignore[union-attr]
