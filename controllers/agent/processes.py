@@ -149,7 +149,7 @@ class Supervisor:
         spec.ready_file.unlink(missing_ok=True)
         env = {**os.environ, **dict(spec.env)}
         with spec.log_file.open("ab") as log_out:
-            return subprocess.Popen(  # noqa: S603 - the module's own command, from its M4DModule
+            return subprocess.Popen(
                 spec.argv(), cwd=spec.workdir, stdout=log_out, stderr=subprocess.STDOUT, env=env, start_new_session=True
             )
 
