@@ -1,0 +1,113 @@
+"""Credentials from Vault (or OpenBao): KV v2 secrets, read with a token or through Kubernetes auth.
+
+The only module that imports hvac. hvac's errors become m4d errors that name the reference and never
+carry a value or a token; a token that expired is replaced by logging in again once.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any
+
+import hvac
+import hvac.exceptions
+import requests
+
+from m4d.credentials.interface import CredentialNotFound, CredentialStore, check_ref
+from m4d.errors import ForbiddenError, M4DError, TemporaryError, UnauthorizedError
+
+SERVICE_ACCOUNT_TOKEN = "/var/run/secrets/kubernetes.io/serviceaccount/token"  # noqa: S105 - a path
+
+
+class VaultStore(CredentialStore):
+    """`resolve("m4d/s3-main")` reads `<kv_mount>/data/m4d/s3-main`.
+
+    Auth: a token (given, or read from `token_file`), or Kubernetes auth with `role` and the pod's
+    service-account token, at auth mount `auth_path`.
+    """
+
+    def __init__(
+        self,
+        address: str,
+        *,
+        token: str | None = None,
+        token_file: str | None = None,
+        role: str | None = None,
+        auth_path: str = "kubernetes",
+        jwt_file: str = SERVICE_ACCOUNT_TOKEN,
+        kv_mount: str = "secret",
+        namespace: str | None = None,
+        verify: bool | str = True,
+        timeout: float = 10.0,
+    ) -> None:
+        if token is None and token_file is None and role is None:
+            raise M4DError("Vault needs a token, a token file, or a Kubernetes auth role")
+        self.address = address
+        self.kv_mount = kv_mount
+        self._token, self._token_file = token, token_file
+        self._role, self._auth_path, self._jwt_file = role, auth_path, jwt_file
+        self._client = hvac.Client(url=address, namespace=namespace, verify=verify, timeout=timeout)
+        self._lock = threading.Lock()
+        self._logged_in = False
+
+    def __repr__(self) -> str:
+        return f"VaultStore({self.address!r}, kv_mount={self.kv_mount!r})"
+
+    def _login(self) -> None:
+        if self._role is not None:
+            jwt = Path(self._jwt_file).read_text().strip()
+            self._call(
+                "Kubernetes login",
+                lambda: self._client.auth.kubernetes.login(role=self._role, jwt=jwt, mount_point=self._auth_path),
+            )
+        else:
+            token = self._token if self._token is not None else Path(str(self._token_file)).read_text().strip()
+            self._client.token = token
+        self._logged_in = True
+
+    def _call(self, what: str, fn: Any) -> Any:
+        try:
+            return fn()
+        except hvac.exceptions.InvalidPath:
+            raise CredentialNotFound(f"{what}: not found in Vault at {self.address}") from None
+        except hvac.exceptions.Unauthorized:
+            raise UnauthorizedError(f"{what}: Vault at {self.address} did not accept this module's login") from None
+        except hvac.exceptions.Forbidden:
+            raise ForbiddenError(f"{what}: this module's Vault policy does not allow it") from None
+        except (hvac.exceptions.VaultDown, hvac.exceptions.InternalServerError, hvac.exceptions.RateLimitExceeded):
+            raise TemporaryError(f"{what}: Vault at {self.address} is unavailable", delay=5.0) from None
+        except requests.RequestException as error:
+            raise TemporaryError(f"{what}: cannot reach Vault at {self.address} ({type(error).__name__})") from None
+        except hvac.exceptions.VaultError as error:
+            raise M4DError(f"{what}: Vault refused ({type(error).__name__})") from None
+
+    def _read(self, ref: str) -> dict[str, str]:
+        response = self._call(
+            f"credential {ref!r}",
+            lambda: self._client.secrets.kv.v2.read_secret_version(
+                path=ref, mount_point=self.kv_mount, raise_on_deleted_version=True
+            ),
+        )
+        data = (response or {}).get("data", {}).get("data")
+        if not isinstance(data, dict):
+            raise CredentialNotFound(f"credential {ref!r}: Vault returned no data")
+        return {str(k): str(v) for k, v in data.items()}
+
+    def resolve(self, ref: str) -> dict[str, str]:
+        check_ref(ref)
+        with self._lock:
+            if not self._logged_in:
+                self._login()
+            try:
+                return self._read(ref)
+            except (ForbiddenError, UnauthorizedError):
+                if self._role is None and self._token_file is None:
+                    raise
+                self._login()  # the token may have expired: log in again once
+                return self._read(ref)
+
+    def close(self) -> None:
+        adapter = getattr(self._client, "adapter", None)
+        if adapter is not None:
+            adapter.close()

@@ -1,0 +1,150 @@
+"""A module's configuration (`--config FILE`, YAML): what to serve or copy, to whom, with which credentials.
+
+The member agent derives it from a Blueprint module instance with `from_blueprint`. It holds no secret:
+client tokens are stored as SHA-256 digests, stores are reached through credential references.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import Field, ValidationError, field_validator, model_validator
+
+from m4d.api.blueprint import BlueprintModule, ModuleAsset
+from m4d.api.meta import Model
+from m4d.credentials import CredentialSource
+from m4d.errors import FieldError, InvalidError
+
+# Asset ids are catalog ids such as "finance/transactions" or "s3-main.loans": never a path, never "..".
+ASSET_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:@-]*(/[A-Za-z0-9][A-Za-z0-9._:@-]*)*$")
+
+
+def check_asset_id(value: str) -> str:
+    if len(value) > 253 or not ASSET_ID.match(value) or ".." in value:
+        raise ValueError(f"asset id {value[:80]!r} must be letters, digits and . _ : @ - in /-separated parts")
+    return value
+
+
+def token_digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+class Listen(Model):
+    host: str = "127.0.0.1"
+    port: int = Field(default=0, ge=0, le=65535, description="0: pick a free port (reported in the ready file)")
+
+
+class ClientGrant(Model):
+    """One application's access: the digest of its bearer token and the assets it may read or write."""
+
+    application: str = Field(min_length=1, description="namespace/name of the M4DApplication")
+    token_sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    assets: list[str] = Field(default_factory=list)
+
+    @classmethod
+    def for_token(cls, application: str, token: str, assets: list[str]) -> ClientGrant:
+        return cls(application=application, token_sha256=token_digest(token), assets=assets)
+
+
+class ColumnSpec(Model):
+    """A column as the catalog describes it; `type` is an Arrow type name (int64, string, timestamp[us])."""
+
+    name: str = Field(min_length=1)
+    type: str | None = None
+    nullable: bool = True
+
+
+class CopyOptions(Model):
+    """For the copy module: what to do once the data is written."""
+
+    register_copy: bool = Field(
+        default=False, alias="register", description="Report the copy as a catalog entry in the status"
+    )
+    catalog: str | None = None
+    rows_per_file: int = Field(default=4_000_000, ge=1)
+
+
+class ModuleConfig(Model):
+    name: str = Field(min_length=1)
+    listen: Listen = Field(default_factory=Listen)
+    assets: list[ModuleAsset] = Field(min_length=1)
+    credentials: CredentialSource | None = None
+    clients: list[ClientGrant] = Field(default_factory=list)
+    catalog_columns: dict[str, list[ColumnSpec]] = Field(
+        default_factory=dict, description="Per asset id: the columns the catalog declares (write validation)"
+    )
+    copy_: CopyOptions = Field(default_factory=CopyOptions, alias="copy")
+    batch_rows: int = Field(default=65_536, ge=1, le=4_194_304)
+    rows_per_partition: int = Field(default=1_048_576, ge=1, description="Rows per Flight endpoint (Parquet)")
+
+    @field_validator("assets")
+    @classmethod
+    def _ids(cls, assets: list[ModuleAsset]) -> list[ModuleAsset]:
+        seen: set[tuple[str, str]] = set()
+        for asset in assets:
+            check_asset_id(asset.asset_id)
+            key = (asset.asset_id, asset.capability)
+            if key in seen:
+                raise ValueError(f"asset {asset.asset_id!r} is listed twice for {asset.capability}")
+            seen.add(key)
+        return assets
+
+    @model_validator(mode="after")
+    def _grants_name_known_assets(self) -> ModuleConfig:
+        known = {a.asset_id for a in self.assets}
+        for grant in self.clients:
+            unknown = sorted(set(grant.assets) - known)
+            if unknown:
+                raise ValueError(f"client {grant.application} is granted unknown assets {unknown}")
+        return self
+
+    def asset(self, asset_id: str, capability: str) -> ModuleAsset | None:
+        return next((a for a in self.assets if a.asset_id == asset_id and a.capability == capability), None)
+
+    @classmethod
+    def load(cls, path: Path | str) -> ModuleConfig:
+        """Parse and validate a config file; InvalidError naming every bad field."""
+        try:
+            raw = yaml.safe_load(Path(path).read_text())
+        except (OSError, yaml.YAMLError) as error:
+            raise InvalidError(f"module config {path}", [FieldError("", str(error))]) from None
+        try:
+            return cls.model_validate(raw)
+        except ValidationError as error:
+            errors = [
+                FieldError(".".join(str(p) for p in e["loc"]), e["msg"]) for e in error.errors(include_input=False)
+            ]
+            raise InvalidError(f"module config {path}", errors) from None
+
+    def dump(self) -> str:
+        return yaml.safe_dump(self.wire(), sort_keys=False)
+
+
+def from_blueprint(
+    module: BlueprintModule,
+    *,
+    credentials: CredentialSource,
+    clients: list[ClientGrant] | None = None,
+    host: str = "127.0.0.1",
+    port: int | None = None,
+    catalog_columns: dict[str, list[ColumnSpec]] | None = None,
+    capability: Literal["read", "write", "copy"] | None = None,
+) -> ModuleConfig:
+    """The configuration of one module instance of a Blueprint, as the member agent writes it.
+
+    `clients` grants each application's token its assets (default: none, so nobody can read until the
+    agent says who may); `port` defaults to the deployment's, else 0 (a free one).
+    """
+    assets = [a for a in module.assets if capability is None or a.capability == capability]
+    return ModuleConfig(
+        name=module.name,
+        listen=Listen(host=host, port=port if port is not None else (module.deployment.port or 0)),
+        assets=assets,
+        credentials=credentials,
+        clients=clients or [],
+        catalog_columns=catalog_columns or {},
+    )
