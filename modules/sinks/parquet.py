@@ -122,6 +122,19 @@ class ParquetSink:
         except OSError:
             pass  # leftovers are ignored by readers and replaced by the next run
 
+    def clear_committed(self) -> None:
+        """Delete the manifest and every committed part (a copy about to be replaced)."""
+        try:
+            infos = self.fs.get_file_info(fs.FileSelector(self.root, allow_not_found=True))
+            for info in infos:
+                if info.type == fs.FileType.File and (
+                    info.base_name == MANIFEST
+                    or (info.base_name.startswith("part-") and info.base_name.endswith(".parquet"))
+                ):
+                    self.fs.delete_file(info.path)
+        except OSError as error:
+            raise SourceError(f"cannot clear {self.location.display}: {error}") from None
+
     def existing_schema(self) -> pa.Schema | None:
         """The schema of data already committed here, if any."""
         try:
