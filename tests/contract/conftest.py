@@ -1,7 +1,7 @@
 """The store contract suite runs against every `Cluster` implementation.
 
-`local` is the embedded SQLite store. The Kubernetes implementation joins by adding a parameter whose
-fixture connects to the real hub API server (see tests/integration).
+`local` is the embedded SQLite store; `kube` is `KubeCluster` on the real hub API server (its fixture,
+`kube_cluster`, is in tests/integration/cluster/fixtures.py and needs the integration tier's servers).
 """
 
 from __future__ import annotations
@@ -16,13 +16,13 @@ from m4d.cluster.interface import Cluster
 from m4d.cluster.local import LocalCluster
 
 
-@pytest.fixture(params=["local"])
+@pytest.fixture(params=["local", pytest.param("kube", marks=pytest.mark.integration)])
 def cluster(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Cluster]:
     if request.param == "local":
         store = LocalCluster(tmp_path / "hub.db", name="hub")
         yield store
         store.close()
-    else:  # pragma: no cover - implementations registered by other tiers
+    else:
         yield request.getfixturevalue(f"{request.param}_cluster")
 
 

@@ -1,6 +1,6 @@
 """Start one etcd, three kube-apiservers ("hub", "member1", "member2") and a kube-controller-manager for the
 hub, all on 127.0.0.1 free ports, and stop them again. Standard library only; the pytest fixtures in
-tests/integration/conftest.py wrap `running()`.
+tests/testenv/fixtures.py wrap `running()`.
 
 The three API servers share the etcd but each has its own `--etcd-prefix`, service-account signing key and
 issuer, so they are as separate as three clusters: an object made on one is absent from the others, and a

@@ -1,0 +1,110 @@
+"""What a Kubernetes API server answers becomes the project's error tree, naming the fields it names.
+
+The Status bodies are the ones kube-apiserver v1.36 sends (recorded from the integration tier's hub).
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from m4d.cluster.kube_errors import field_errors, parse_status, retry_after, status_error
+from m4d.errors import (
+    AlreadyExistsError,
+    ConflictError,
+    FieldError,
+    ForbiddenError,
+    GoneError,
+    InvalidError,
+    M4DError,
+    NotFoundError,
+    PermanentError,
+    TemporaryError,
+    UnauthorizedError,
+)
+
+INVALID = {
+    "kind": "Status",
+    "status": "Failure",
+    "message": 'M4DApplication.app.m4d.dev "b" is invalid: [...]',
+    "reason": "Invalid",
+    "details": {
+        "name": "b",
+        "causes": [
+            {
+                "reason": "FieldValueNotSupported",
+                "message": 'Unsupported value: "rd": supported values: "read", "write", "copy"',
+                "field": "spec.data[0].flow",
+            },
+            {"reason": "FieldValueRequired", "message": "Required value", "field": "spec.data[0].requirements"},
+        ],
+    },
+    "code": 422,
+}
+STRICT = {
+    "kind": "Status",
+    "status": "Failure",
+    "message": 'M4DApplication in version "v1alpha1" cannot be handled as a M4DApplication: strict decoding '
+    'error: unknown field "spec.appInfo.zzz", unknown field "spec.purpose"',
+    "reason": "BadRequest",
+    "code": 400,
+}
+
+
+def test_invalid_names_every_cause() -> None:
+    error = status_error(422, INVALID, "M4DApplication ns/b", "hub")
+    assert isinstance(error, InvalidError)
+    assert error.errors == [
+        FieldError("spec.data[0].flow", 'Unsupported value: "rd": supported values: "read", "write", "copy"'),
+        FieldError("spec.data[0].requirements", "Required value"),
+    ]
+    assert "M4DApplication ns/b is invalid on cluster hub" in str(error)
+
+
+def test_strict_decoding_names_the_unknown_fields() -> None:
+    error = status_error(400, STRICT, "M4DApplication ns/b", "hub")
+    assert isinstance(error, InvalidError)
+    assert error.errors == [
+        FieldError("spec.appInfo.zzz", "unknown field"),
+        FieldError("spec.purpose", "unknown field"),
+    ]
+
+
+def test_a_bad_request_without_fields_keeps_the_message() -> None:
+    status = {"reason": "BadRequest", "message": 'unable to parse requirement: found "=", expected: identifier'}
+    assert field_errors(status) == [FieldError("", status["message"])]
+
+
+@pytest.mark.parametrize(
+    ("code", "reason", "expected"),
+    [
+        (404, "NotFound", NotFoundError),
+        (409, "AlreadyExists", AlreadyExistsError),
+        (409, "Conflict", ConflictError),
+        (401, "Unauthorized", UnauthorizedError),
+        (403, "Forbidden", ForbiddenError),
+        (410, "Expired", GoneError),
+        (429, "TooManyRequests", TemporaryError),
+        (500, "InternalError", TemporaryError),
+        (503, "ServiceUnavailable", TemporaryError),
+        (413, "RequestEntityTooLarge", PermanentError),
+    ],
+)
+def test_codes_map_to_the_error_tree(code: int, reason: str, expected: type[M4DError]) -> None:
+    error = status_error(code, {"reason": reason, "message": "m"}, "MemberCluster eu", "hub")
+    assert type(error) is expected
+    assert "MemberCluster eu" in str(error) and "hub" in str(error)
+
+
+def test_temporary_errors_carry_the_server_delay() -> None:
+    error = status_error(429, {"message": "slow down"}, "x", "hub", retry_after("3"))
+    assert isinstance(error, TemporaryError) and error.delay == 3.0
+    assert retry_after("soon") is None and retry_after(None) is None
+
+
+def test_bodies_that_are_not_status_objects() -> None:
+    assert parse_status(json.dumps(INVALID).encode()) == INVALID
+    assert parse_status(b"<html>bad gateway</html>") == {"message": "<html>bad gateway</html>"}
+    assert parse_status(b"") == {} and parse_status(None) == {}
+    assert parse_status("[1]") == {"message": "[1]"}
