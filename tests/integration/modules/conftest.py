@@ -20,7 +20,8 @@ from m4d.modules.flight.run import start
 from m4d.modules.flight.server import FlightModule
 
 HASH_KEY = "hash-key-1c9e7d2f"
-S3_SECRET = "s3-secret-9f8e7d6c5b4a"
+S3_SECRET = "s3-secret-9f8e7d6c5b4a"  # the moto server accepts any
+PG_PASSWORD = "pg-test-password-5a7c"  # tests/integration/modules/servers.py sets it
 
 
 def people(n: int, offset: int = 0) -> pa.Table:
@@ -47,6 +48,8 @@ def secrets_file(tmp_path: Path) -> Path:
             {
                 "m4d/hash-key": {"key": HASH_KEY},
                 "m4d/s3": {"access_key": "testing", "secret_key": S3_SECRET},
+                "m4d/pg": {"username": "m4d", "password": PG_PASSWORD},
+                "m4d/pg-wrong": {"username": "m4d", "password": "not-the-password-77"},
             }
         )
     )
@@ -104,3 +107,39 @@ def run_module(secrets_file: Path) -> Iterator[Callable[..., Module]]:
     yield run
     for m in started:
         m.close()
+
+
+@pytest.fixture(scope="session")
+def pg() -> Iterator[Any]:
+    from .servers import postgres
+
+    try:
+        server = postgres()
+        value = server.__enter__()
+    except (FileNotFoundError, RuntimeError) as error:
+        pytest.fail(str(error), pytrace=False)
+    yield value
+    server.__exit__(None, None, None)
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[Any]:
+    from .servers import s3
+
+    with s3() as server:
+        yield server
+
+
+@pytest.fixture
+def s3fs(s3_server: Any) -> Any:
+    from pyarrow import fs
+
+    host = s3_server.endpoint.split("://", 1)[1]
+    return fs.S3FileSystem(
+        access_key=s3_server.access_key,
+        secret_key=s3_server.secret_key,
+        endpoint_override=host,
+        scheme="http",
+        region="us-east-1",
+        allow_bucket_creation=True,
+    )
