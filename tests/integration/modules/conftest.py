@@ -12,12 +12,15 @@ import pyarrow as pa
 import pyarrow.flight as flight
 import pytest
 import yaml
+from pyarrow import fs
 
 from m4d.api.blueprint import ModuleAsset
 from m4d.credentials import CredentialSource
 from m4d.modules.config import ClientGrant, Listen, ModuleConfig
 from m4d.modules.flight.run import start
 from m4d.modules.flight.server import FlightModule
+
+from .servers import postgres, s3
 
 HASH_KEY = "hash-key-1c9e7d2f"
 S3_SECRET = "s3-secret-9f8e7d6c5b4a"  # the moto server accepts any
@@ -111,8 +114,6 @@ def run_module(secrets_file: Path) -> Iterator[Callable[..., Module]]:
 
 @pytest.fixture(scope="session")
 def pg() -> Iterator[Any]:
-    from .servers import postgres
-
     try:
         server = postgres()
         value = server.__enter__()
@@ -124,16 +125,12 @@ def pg() -> Iterator[Any]:
 
 @pytest.fixture(scope="session")
 def s3_server() -> Iterator[Any]:
-    from .servers import s3
-
     with s3() as server:
         yield server
 
 
 @pytest.fixture
 def s3fs(s3_server: Any) -> Any:
-    from pyarrow import fs
-
     host = s3_server.endpoint.split("://", 1)[1]
     return fs.S3FileSystem(
         access_key=s3_server.access_key,
