@@ -30,6 +30,8 @@ RESTART_BASE = 0.5
 RESTART_MAX = 30.0
 JOB_RETRIES = 3
 _READY_POLL = 0.05
+# Processes left running by detach_all: kept referenced so they are not reaped or warned about.
+_DETACHED: list[object] = []
 
 
 @dataclass(frozen=True)
@@ -59,11 +61,71 @@ class ProcessSpec:
         return [part.format(**values) for part in self.command]
 
 
+class _Adopted:
+    """A module process left running by a previous agent: watched through its pid, as a Popen would be."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+
+    def poll(self) -> int | None:
+        try:
+            pid, status = os.waitpid(self.pid, os.WNOHANG)  # reaps it if it happens to be our child
+            if pid == self.pid:
+                code = os.waitstatus_to_exitcode(status)
+                for detached in _DETACHED:  # it was ours all along: let its Popen know it is done
+                    if isinstance(detached, subprocess.Popen) and detached.pid == self.pid:
+                        detached.returncode = code
+                return code
+        except ChildProcessError:
+            pass
+        try:
+            os.kill(self.pid, 0)
+        except ProcessLookupError:
+            return -1
+        except PermissionError:
+            return None
+        return None
+
+    def wait(self, timeout: float | None = None) -> int:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while self.poll() is None:
+            if deadline is not None and time.monotonic() > deadline:
+                raise subprocess.TimeoutExpired(str(self.pid), timeout or 0)
+            time.sleep(_READY_POLL)
+        return -1
+
+
+Handle = subprocess.Popen[bytes] | _Adopted
+
+
+def _adoptable(spec: ProcessSpec) -> _Adopted | None:
+    """The previous agent's process for this instance, if it still runs this very configuration.
+
+    Modules outlive an agent restart (as pods outlive a kubelet restart); adopting them keeps endpoints
+    stable. A leftover running another configuration is stopped.
+    """
+    try:
+        pid = int((spec.workdir / "pid").read_text())
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
+        same = spec.config_file.read_text() == spec.config_text
+    except (OSError, ValueError):
+        return None
+    if str(spec.config_file) not in cmdline:
+        return None  # the pid was reused by something else
+    process = _Adopted(pid)
+    if process.poll() is not None:
+        return None
+    if same:
+        return process
+    Supervisor._terminate(process, 10.0)
+    return None
+
+
 @dataclass
 class _Running:
     spec: ProcessSpec
     state: ModuleState = field(default_factory=ModuleState)
-    process: subprocess.Popen[bytes] | None = None
+    process: Handle | None = None
     stopping: threading.Event = field(default_factory=threading.Event)
     thread: threading.Thread | None = None
 
@@ -122,8 +184,25 @@ class Supervisor:
         for key in sorted(self.keys()):
             self.stop(key)
 
+    def detach_all(self) -> None:
+        """Stop watching without stopping the modules: a restarted agent adopts them."""
+        with self._lock:
+            running = list(self._procs.values())
+            self._procs.clear()
+        for r in running:
+            r.stopping.set()
+            _DETACHED.append(r.process)
+        for r in running:
+            if r.thread is not None:
+                r.thread.join(5)
+
+    def pid(self, key: str) -> int | None:
+        with self._lock:
+            running = self._procs.get(key)
+            return running.process.pid if running and running.process else None
+
     @staticmethod
-    def _terminate(process: subprocess.Popen[bytes] | None, timeout: float) -> None:
+    def _terminate(process: Handle | None, timeout: float) -> None:
         if process is None or process.poll() is not None:
             return
         try:
@@ -141,7 +220,11 @@ class Supervisor:
             running.state = new
             self._on_change(running.spec.key)
 
-    def _start(self, running: _Running) -> subprocess.Popen[bytes]:
+    def _start(self, running: _Running) -> Handle:
+        adopted = _adoptable(running.spec)
+        if adopted is not None:
+            log.info("module %s: adopting running process %d", running.spec.key, adopted.pid)
+            return adopted
         spec = running.spec
         spec.workdir.mkdir(parents=True, exist_ok=True)
         spec.config_file.write_text(spec.config_text)
@@ -149,9 +232,11 @@ class Supervisor:
         spec.ready_file.unlink(missing_ok=True)
         env = {**os.environ, **dict(spec.env)}
         with spec.log_file.open("ab") as log_out:
-            return subprocess.Popen(
+            process = subprocess.Popen(
                 spec.argv(), cwd=spec.workdir, stdout=log_out, stderr=subprocess.STDOUT, env=env, start_new_session=True
             )
+        (spec.workdir / "pid").write_text(str(process.pid))
+        return process
 
     def _read_endpoint(self, spec: ProcessSpec) -> Endpoint | None:
         try:

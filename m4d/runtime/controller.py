@@ -76,6 +76,17 @@ class Controller(ABC, Generic[R]):
     # someone else's status writes must wake the controller.
     reconcile_on_status: bool = field(init=False, default=False)
 
+    _enqueue: Callable[[ObjectKey], None] | None = field(init=False, default=None, repr=False)
+
+    def attach(self, enqueue: Callable[[ObjectKey], None]) -> None:
+        """Called by the runtime: lets the controller wake itself on events it learns of outside the API
+        (a module process became ready, a file changed)."""
+        self._enqueue = enqueue
+
+    def enqueue(self, key: ObjectKey) -> None:
+        if self._enqueue is not None:
+            self._enqueue(key)
+
     def watches(self) -> Sequence[Watch]:
         """Other kinds whose changes should re-reconcile some of this controller's objects."""
         return ()

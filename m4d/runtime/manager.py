@@ -60,6 +60,7 @@ class Runner:
         self._failures: dict[ObjectKey, int] = {}
         self._lock = threading.Lock()
         c = controller
+        c.attach(self.queue.add)
         self.informers = [
             Informer(c.cluster, c.kind, lambda o: [ObjectKey.of(o)], self.queue, c.namespace, owner=c.name)
         ]

@@ -108,3 +108,26 @@ def test_a_missing_program_fails_with_the_reason(supervisor, tmp_path: Path) -> 
     sup.ensure(s)
     wait_for(lambda: sup.state(s.key).phase == "Failed")  # type: ignore[union-attr]
     assert "cannot start /nonexistent/module" in (sup.state(s.key).message or "")  # type: ignore[union-attr]
+
+
+def test_a_restarted_supervisor_adopts_running_modules(tmp_path: Path) -> None:
+    first = Supervisor()
+    s = spec(tmp_path, SERVICE, "serve")
+    first.ensure(s)
+    wait_for(lambda: first.state(s.key).phase == "Ready")  # type: ignore[union-attr]
+    pid = first.pid(s.key)
+    first.detach_all()  # the agent goes away; the module keeps serving
+    second = Supervisor()
+    try:
+        second.ensure(s)
+        wait_for(lambda: second.state(s.key).phase == "Ready")  # type: ignore[union-attr]
+        assert second.pid(s.key) == pid
+        changed = spec(tmp_path, SERVICE, "serve v2")
+        third = Supervisor()
+        second.detach_all()
+        third.ensure(changed)  # a leftover with another configuration is replaced
+        wait_for(lambda: third.state(changed.key).phase == "Ready")  # type: ignore[union-attr]
+        assert third.pid(changed.key) != pid
+        third.stop_all()
+    finally:
+        second.stop_all()
