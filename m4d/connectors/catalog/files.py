@@ -25,6 +25,7 @@ from typing import Any
 
 import yaml
 
+from m4d.connectors import load_yaml
 from m4d.connectors.catalog.interface import Catalog
 from m4d.connectors.catalog.model import AssetInfo, parse_asset
 from m4d.errors import FieldError, InvalidError, NotFoundError, PermanentError
@@ -66,7 +67,7 @@ class FileCatalog(Catalog):
         where: dict[str, str] = {}
         for path in files:
             try:
-                doc = yaml.safe_load(path.read_text()) or {}
+                doc = load_yaml(path.read_text()) or {}
             except (OSError, yaml.YAMLError) as exc:
                 index.broken[str(path)] = f"cannot be read: {exc}"
                 continue

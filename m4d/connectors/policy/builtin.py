@@ -14,6 +14,7 @@ from typing import Literal
 import yaml
 from pydantic import ValidationError
 
+from m4d.connectors import load_yaml
 from m4d.connectors.catalog.model import pydantic_errors
 from m4d.connectors.policy.interface import PolicyManager
 from m4d.connectors.policy.model import DecidedAction, PolicyDecision, PolicyRequest
@@ -66,7 +67,7 @@ class BuiltinPolicyEngine(PolicyManager):
         names: dict[str, str] = {}
         for path in files:
             try:
-                doc = PolicyFile.model_validate(yaml.safe_load(path.read_text()) or {})
+                doc = PolicyFile.model_validate(load_yaml(path.read_text()) or {})
             except (OSError, yaml.YAMLError) as exc:
                 errors.append(FieldError(str(path), f"cannot be read: {exc}"))
                 continue
@@ -100,7 +101,7 @@ class BuiltinPolicyEngine(PolicyManager):
         applying = [rule for rule, _ in loaded.rules if rule.applies(request)]
         denies = [r for r in applying if r.deny]
         if denies:
-            reasons = "; ".join(f"{r.name}: {r.description}" if r.description else r.name for r in denies)
+            reasons = "; ".join(r.description for r in denies if r.description) or None
             return PolicyDecision(denied=True, deny_policies=[r.name for r in denies], message=reasons)
         if loaded.default == "deny" and not any(r.allow for r in applying):
             return PolicyDecision(

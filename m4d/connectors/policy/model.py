@@ -35,15 +35,17 @@ class PolicyRequest(Model):
         return (self.action, self.asset.id, self.geography or "", self.processing_geography or "",
                 self.destination or "")  # fmt: skip
 
-    def describe(self) -> str:
+    def describe(self, processing: str | None = None) -> str:
+        """In words; `processing` stands in for the processing geography (e.g. a list of several)."""
         text = f"{self.action} of {self.asset.id}"
         if self.resource_geography and self.resource_geography != self.asset.geography:
             text += f" (copy in {self.resource_geography})"
         text += f" for intent {self.context.intent!r}"
         if self.context.role:
             text += f" as role {self.context.role!r}"
-        if self.processing_geography:
-            text += f" processed in {self.processing_geography}"
+        where = processing or self.processing_geography
+        if where:
+            text += f" processed in {where}"
         if self.destination:
             text += f" written to {self.destination}"
         return text

@@ -82,7 +82,7 @@ def test_deny_names_the_policy(engine: BuiltinPolicyEngine) -> None:
     assert not decision.denied  # not Confidential
     far = engine.decide(request("Fraud Detection", where="us-east"))
     assert far.denied and far.deny_policies == ["stay-home"]
-    assert far.message == "stay-home: EU data is processed in its own geography"
+    assert far.message == "EU data is processed in its own geography"
     # The copy of the asset in us-east may be read there: the rule compares with the data's own place.
     copy = request("Fraud Detection", where="us-east").model_copy(update={"resource_geography": "us-east"})
     assert not engine.decide(copy).denied

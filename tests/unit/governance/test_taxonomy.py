@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -25,7 +26,7 @@ def shared_fybrik() -> Path:
     return SHARED
 
 
-def messages(errors: list[object]) -> list[str]:
+def messages(errors: Sequence[object]) -> list[str]:
     return [str(e) for e in errors]
 
 
