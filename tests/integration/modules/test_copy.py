@@ -86,14 +86,10 @@ def test_postgres_to_s3(pg: Any, s3fs: Any, s3_server: Any, secrets_file: Path) 
         cur.adbc_ingest("copy_src", people(3000), mode="create")
         conn.commit()
     s3fs.create_dir("copies")
-    source = DataStore(
-        connection=Connection(kind="postgres", properties={"host": pg.host, "port": pg.port, "database": pg.database, "table": "copy_src"}),
-        credential_ref="m4d/pg",
-    )  # fmt: skip
-    sink = DataStore(
-        connection=Connection(kind="s3", properties={"endpoint": s3_server.endpoint, "bucket": "copies", "prefix": "people"}),
-        format="parquet", credential_ref="m4d/s3",
-    )  # fmt: skip
+    pg_props = {"host": pg.host, "port": pg.port, "database": pg.database, "table": "copy_src"}
+    source = DataStore(connection=Connection(kind="postgres", properties=pg_props), credential_ref="m4d/pg")
+    s3_props = {"endpoint": s3_server.endpoint, "bucket": "copies", "prefix": "people"}
+    sink = DataStore(connection=Connection(kind="s3", properties=s3_props), format="parquet", credential_ref="m4d/s3")
     filtered = [*ACTIONS, Action(name="FilterRows", options={"predicate": "country = 'US'"})]
     status = run(config(source, sink, secrets_file, filtered))
     assert status.rows_copied == 750
@@ -109,10 +105,12 @@ def test_resumes_after_the_process_is_killed_without_duplicating_rows(tmp_path: 
     )
     (tmp_path / "copy.yaml").write_text(cfg.dump())
     staging = tmp_path / "copy" / "_staging"
+    m4d = str(Path(sys.executable).with_name("m4d"))
     proc = subprocess.Popen(
-        [str(Path(sys.executable).with_name("m4d")), "module", "copy", "--config", str(tmp_path / "copy.yaml"), "--no-progress"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
+        [m4d, "module", "copy", "--config", str(tmp_path / "copy.yaml"), "--no-progress"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.monotonic() + 60
     while len(list(staging.glob("*.parquet"))) < 5:
         assert proc.poll() is None, "the copy finished before it could be interrupted"
