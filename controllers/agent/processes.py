@@ -166,7 +166,7 @@ class Supervisor:
             running = self._procs.get(key)
             return running.state if running else None
 
-    def keys(self) -> set[str]:
+    def running_keys(self) -> set[str]:
         with self._lock:
             return set(self._procs)
 
@@ -181,7 +181,7 @@ class Supervisor:
             running.thread.join(timeout)
 
     def stop_all(self) -> None:
-        for key in sorted(self.keys()):
+        for key in sorted(self.running_keys()):
             self.stop(key)
 
     def detach_all(self) -> None:

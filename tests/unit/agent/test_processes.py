@@ -76,7 +76,7 @@ def test_changed_config_restarts_and_stop_ends_it(supervisor, tmp_path: Path) ->
     wait_for(lambda: sup.state(second.key).phase == "Ready")  # type: ignore[union-attr]
     assert (second.workdir / "config.yaml").read_text() == "serve v2"
     sup.stop(second.key)
-    assert sup.state(second.key) is None and sup.keys() == set()
+    assert sup.state(second.key) is None and sup.running_keys() == set()
 
 
 def test_crashing_service_is_restarted_with_backoff_then_failed(supervisor, tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]

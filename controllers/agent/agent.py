@@ -1,0 +1,177 @@
+"""The blueprint agent's controller: Blueprints on a member → running module instances → reports on the hub.
+
+Reconcile decides, per module instance of a Blueprint, the process to run (command and configuration
+derived from the Blueprint, access granted to the application's token), makes the supervisor run
+exactly those, writes the Blueprint's status on the member and a BlueprintReport on the hub. The
+supervisor wakes the controller whenever a module changes state, so readiness reaches the hub at once.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from m4d.api.blueprint import Blueprint, BlueprintModule, BlueprintStatus, ModulePhase, ModuleState, spec_hash
+from m4d.api.meta import Condition, set_condition
+from m4d.api.report import BlueprintRef, BlueprintReport, BlueprintReportSpec, cap_errors
+from m4d.cluster.interface import Cluster
+from m4d.controllers.agent.processes import ProcessSpec, Supervisor
+from m4d.controllers.sync.plan import REVISION_ANNOTATION
+from m4d.credentials.app_tokens import read_token
+from m4d.credentials.interface import CredentialStore
+from m4d.credentials.source import CredentialSource, open_store
+from m4d.errors import M4DError, NotFoundError
+from m4d.modules.config import ClientGrant, from_blueprint
+from m4d.runtime.controller import Controller, ObjectKey, Outcome
+
+log = logging.getLogger("m4d.agent")
+
+AGENT_FINALIZER = "app.m4d.dev/agent"
+# While a module waits for something expected (its application's token), look again this soon.
+WAIT_RETRY = 1.0
+
+
+def report_namespace(cluster: str) -> str:
+    """Each member writes its reports into its own namespace on the hub (its RBAC allows no other)."""
+    return f"m4d-member-{cluster}"
+
+
+@dataclass(frozen=True)
+class AgentSettings:
+    cluster: str
+    workdir: Path
+    credentials: CredentialSource
+    host: str = "127.0.0.1"
+
+
+@dataclass
+class BlueprintAgent(Controller[Blueprint]):
+    hub: Cluster = field(kw_only=True)
+    settings: AgentSettings = field(kw_only=True)
+    supervisor: Supervisor = field(kw_only=True, default_factory=Supervisor)
+    _store: CredentialStore | None = field(default=None, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.kind = Blueprint
+        self.name = f"agent-{self.settings.cluster}"
+        self.finalizer = AGENT_FINALIZER
+        self.supervisor._on_change = self._module_changed
+
+    def _module_changed(self, process_key: str) -> None:
+        namespace, name, _ = process_key.split("/", 2)
+        self.enqueue(ObjectKey(namespace, name))
+
+    @property
+    def credentials(self) -> CredentialStore:
+        if self._store is None:
+            self._store = open_store(self.settings.credentials)
+        return self._store
+
+    # -- decide -----------------------------------------------------------------------------------
+
+    def _process(self, bp: Blueprint, module: BlueprintModule) -> ProcessSpec:
+        """The process one module instance runs as. Raises NotFoundError while the token is missing."""
+        app = bp.spec.application
+        grants: list[ClientGrant] = []
+        if module.deployment.kind == "Service":
+            token = read_token(self.credentials, app.namespace, app.name)
+            assets = sorted({a.asset_id for a in module.assets})
+            grants.append(ClientGrant.for_token(f"{app.namespace}/{app.name}", token, assets))
+        config = from_blueprint(module, credentials=self.settings.credentials, clients=grants, host=self.settings.host)
+        api = next((a.api for a in module.assets if a.api is not None), None)
+        return ProcessSpec(
+            key=f"{bp.metadata.namespace}/{bp.name}/{module.name}",
+            command=tuple(module.deployment.command),
+            workdir=self.settings.workdir / (bp.metadata.namespace or "default") / bp.name / module.name,
+            config_text=config.dump(),
+            kind=module.deployment.kind,
+            protocol=api.protocol if api else "fybrik-arrow-flight",
+        )
+
+    # -- act --------------------------------------------------------------------------------------
+
+    def reconcile(self, obj: Blueprint) -> Outcome:
+        prefix = f"{obj.metadata.namespace}/{obj.name}/"
+        states: dict[str, ModuleState] = {}
+        wanted: set[str] = set()
+        waiting = False
+        for module in obj.spec.modules:
+            key = prefix + module.name
+            wanted.add(key)
+            if not module.deployment.command:
+                states[module.name] = ModuleState(
+                    phase="Failed", message=f"module {module.module} has no command to run as a local process"
+                )
+                continue
+            try:
+                spec = self._process(obj, module)
+            except NotFoundError:  # no token yet (or no secrets file yet): the hub mints it shortly
+                app = obj.spec.application
+                waiting = True
+                states[module.name] = ModuleState(
+                    phase="Pending", message=f"waiting for the access token of application {app.namespace}/{app.name}"
+                )
+                continue
+            except M4DError as exc:
+                states[module.name] = ModuleState(phase="Failed", message=str(exc)[:1000])
+                continue
+            states[module.name] = self.supervisor.ensure(spec)
+        for key in self.supervisor.running_keys():
+            if key.startswith(prefix) and key not in wanted:
+                self.supervisor.stop(key)
+        self._report(obj, states)
+        return Outcome(status=self._status(obj, states), requeue_after=WAIT_RETRY if waiting else None)
+
+    @staticmethod
+    def _phase(states: dict[str, ModuleState]) -> ModulePhase:
+        if any(s.phase == "Failed" for s in states.values()):
+            return "Failed"
+        if states and all(s.phase in ("Ready", "Completed") for s in states.values()):
+            return "Ready"
+        return "Pending"
+
+    def _status(self, bp: Blueprint, states: dict[str, ModuleState]) -> BlueprintStatus:
+        phase = self._phase(states)
+        current = bp.status or BlueprintStatus()
+        if phase == "Ready":
+            ready = Condition(type="Ready", status="True", reason="ModulesReady", message="every module is ready")
+        else:
+            detail = "; ".join(f"{n}: {s.message}" for n, s in sorted(states.items()) if s.message)
+            reason = "ModuleFailed" if phase == "Failed" else "ModulesStarting"
+            ready = Condition(type="Ready", status="False", reason=reason, message=detail or "modules are starting")
+        return current.model_copy(update={"modules": states, "conditions": set_condition(current.conditions, ready)})
+
+    def _report(self, bp: Blueprint, states: dict[str, ModuleState]) -> None:
+        errors = [f"{n}: {s.message}" for n, s in sorted(states.items()) if s.phase == "Failed" and s.message]
+        report = BlueprintReport.new(
+            bp.name,
+            report_namespace(self.settings.cluster),
+            spec=BlueprintReportSpec(
+                cluster=self.settings.cluster,
+                blueprint=BlueprintRef(
+                    name=bp.name,
+                    namespace=bp.metadata.namespace or "default",
+                    uid=bp.metadata.uid or "",
+                    generation=bp.metadata.generation or 0,
+                    spec_hash=spec_hash(bp.spec),
+                ),
+                application=bp.spec.application,
+                applied_revision=bp.metadata.annotations.get(REVISION_ANNOTATION),
+                phase=self._phase(states),
+                modules=states,
+                errors=cap_errors(errors),
+            ),
+        )
+        self.hub.apply(report, field_manager=self.name)
+
+    def finalize(self, obj: Blueprint) -> Outcome:
+        prefix = f"{obj.metadata.namespace}/{obj.name}/"
+        for key in self.supervisor.running_keys():
+            if key.startswith(prefix):
+                self.supervisor.stop(key)
+        with contextlib.suppress(NotFoundError):  # already gone is what we want
+            self.hub.delete(BlueprintReport, obj.name, report_namespace(self.settings.cluster))
+        log.info("blueprint %s removed from cluster %s", obj.key, self.settings.cluster)
+        return Outcome()
