@@ -58,7 +58,8 @@ class PostgresSource(Source):
             user = entry(values, credential_ref, ("username", "user"))
             password = values.get("password", "")
         auth = quote(user, safe="") + (":" + quote(password, safe="") if password else "")
-        self._uri = f"postgresql://{auth}@{self.host}:{self.port}/{quote(self.database, safe='')}"
+        ssl = "?sslmode=require" if str(props.get("ssl", "")).lower() in ("true", "1") else ""
+        self._uri = f"postgresql://{auth}@{self.host}:{self.port}/{quote(self.database, safe='')}{ssl}"
         self.schema = self._schema()
 
     def __repr__(self) -> str:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import posixpath
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
@@ -56,7 +57,10 @@ def locate(
 ) -> Location:
     """The filesystem and path of a `file` or `s3` connection (credentials resolved, never exposed)."""
     if connection.kind == "file":
-        path = check_path(str(_prop(connection, "path")), absolute=True)
+        # Relative paths are relative to the module's working directory (as the taxonomy says).
+        path = check_path(str(_prop(connection, "path")), absolute=False)
+        if not path.startswith("/"):
+            path = posixpath.join(Path.cwd().as_posix(), path)
         return Location(fs.LocalFileSystem(), path, f"file://{path}")
     if connection.kind == "s3":
         bucket = str(_prop(connection, "bucket"))
