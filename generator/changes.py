@@ -17,8 +17,6 @@ from m4d.generator.message import PlotterRef
 from m4d.generator.tree import Rendered, by_name, plotter_paths, render_clusters, render_plotter, render_tree
 from m4d.generator.writer import Change
 
-SYNC_REASON = "Sync: the generated folders are brought back to the hub's desired state."
-
 
 def plotter_ref(plotter: Plotter) -> PlotterRef:
     app = plotter.spec.application

@@ -1,0 +1,158 @@
+"""The Plotter controller (part of `m4d hub run`): watch Plotters → generate → commit/push → status.
+
+Each reconcile writes one Plotter's part of the tree (its Blueprints, its absence on clusters it
+left, and the cluster registrations), so its cost follows that application. A full sync of the
+whole tree (every Plotter, every cluster; removing leftovers, undoing hand edits) runs on the first
+reconcile after a start, when a write finds the branch moved by someone else, when a member cluster
+goes away, and every `resync_period`. Deleting a Plotter removes its Blueprints in a commit before
+its finalizer is released.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+from m4d.api.cluster import MemberCluster
+from m4d.api.plotter import Plotter
+from m4d.cluster.interface import Cluster
+from m4d.controllers.plotter.status import StillThere, committed_status
+from m4d.errors import NotFoundError
+from m4d.generator.changes import full_change, plotter_change, removal_change
+from m4d.generator.config import RenderConfig
+from m4d.generator.settings import GitOpsSettings
+from m4d.generator.tree import Rendered, plotter_paths, render_clusters
+from m4d.generator.writer import GitOpsWriter
+from m4d.runtime.controller import Controller, ObjectKey, Outcome, Watch
+
+log = logging.getLogger("m4d.controllers.plotter")
+
+FINALIZER = "gitops.m4d.dev/blueprints"
+
+SYNC_ON_START = "Sync on start: every Plotter and member cluster on the hub rendered again."
+SYNC_PERIODIC = "Periodic sync: every Plotter and member cluster on the hub rendered again."
+SYNC_FOREIGN = "Sync: the branch was changed outside m4d; the generated folders are brought back to the hub's state."
+SYNC_CLUSTER_GONE = "Sync: a member cluster was removed from the hub."
+
+
+@dataclass
+class PlotterController(Controller[Plotter]):
+    """`PlotterController(hub, writer, config)`, or `PlotterController.for_hub(hub, settings)`."""
+
+    writer: GitOpsWriter
+    config: RenderConfig
+    resync_period: float = 600.0
+    review_poll: float = 30.0
+    _synced_at: float | None = field(init=False, default=None)
+    _sync_reason: str = field(init=False, default=SYNC_ON_START)
+    _cluster_generations: dict[str, int | None] = field(init=False, default_factory=dict)
+    _cluster_files: tuple[str, Rendered] | None = field(init=False, default=None)
+    _sync_lock: threading.Lock = field(init=False, default_factory=threading.Lock)
+
+    def __post_init__(self) -> None:
+        self.kind = Plotter
+        self.name = "plotter"
+        self.finalizer = FINALIZER
+
+    @classmethod
+    def for_hub(cls, hub: Cluster, settings: GitOpsSettings, resync_period: float = 600.0) -> PlotterController:
+        return cls(hub, settings.open_writer(), settings.render_config(), resync_period=resync_period)
+
+    def close(self) -> None:
+        self.writer.close()
+
+    # -- what wakes us --------------------------------------------------------------------------
+
+    def watches(self) -> Sequence[Watch]:
+        return (Watch(MemberCluster, self._cluster_changed),)
+
+    def _cluster_changed(self, cluster: MemberCluster) -> list[ObjectKey]:
+        """A member's spec changed, it came or it went: every Plotter is reconciled (registrations and
+        placement may change). Status-only changes (heartbeats) wake nobody."""
+        name = cluster.name
+        try:
+            self.cluster.get(MemberCluster, name)
+            gone = cluster.metadata.deletion_timestamp is not None
+        except NotFoundError:
+            gone = True
+        if gone:
+            self._cluster_generations.pop(name, None)
+            self._schedule_sync(SYNC_CLUSTER_GONE)  # its folder and registration go in a full sync
+        elif self._cluster_generations.get(name, -1) == cluster.metadata.generation:
+            return []
+        else:
+            self._cluster_generations[name] = cluster.metadata.generation
+        return [ObjectKey.of(p) for p in self.cluster.list(Plotter).items]
+
+    # -- reconcile ------------------------------------------------------------------------------
+
+    def _clusters(self) -> list[MemberCluster]:
+        return [c for c in self.cluster.list(MemberCluster).items if c.metadata.deletion_timestamp is None]
+
+    def _registrations(self, clusters: Sequence[MemberCluster]) -> Rendered:
+        """The cluster folders and Argo CD objects, rendered again only when a cluster spec changed."""
+        key = "|".join(f"{c.name}:{c.metadata.generation}:{c.metadata.uid}" for c in clusters)
+        if self._cluster_files is None or self._cluster_files[0] != key:
+            self._cluster_files = (key, render_clusters(clusters, self.config))
+        return self._cluster_files[1]
+
+    def _schedule_sync(self, reason: str) -> None:
+        self._sync_reason = reason
+        self._synced_at = None
+
+    def _full_sync_if_due(self, clusters: Sequence[MemberCluster]) -> None:
+        with self._sync_lock:
+            now = time.monotonic()
+            if self._synced_at is not None:
+                if now - self._synced_at < self.resync_period:
+                    return
+                self._sync_reason = SYNC_PERIODIC
+            plotters = self.cluster.list(Plotter).items
+            change, errors = full_change(plotters, clusters, self.config, self._sync_reason)
+            result = self.writer.write(change)
+            self._synced_at = now
+            if result.commit:
+                log.info("full sync committed %s (%d files changed)", result.commit[:12], len(result.changed))
+            for key, error in sorted(errors.items()):
+                log.info("full sync left %s as it is: %s", key, error)
+
+    def reconcile(self, obj: Plotter) -> Outcome:
+        clusters = self._clusters()
+        self._full_sync_if_due(clusters)
+        change = plotter_change(obj, clusters, self.config, self._registrations(clusters))
+        result = self.writer.write(change)
+        if result.foreign:
+            log.info("%s: the branch was moved by another writer; a full sync follows", obj.key)
+            self._schedule_sync(SYNC_FOREIGN)
+        own = {p: c for p, c in change.files.items() if p in plotter_paths(obj, [c.name for c in clusters])}
+        placed = {o.cluster: p for p, o in change.origins.items() if o.kind == "Blueprint" and o.cluster}
+        status = committed_status(obj, own, placed, result, self._still_there(result.revision))
+        requeue = self.review_poll if result.review is not None else self.resync_period
+        return Outcome(status=status, requeue_after=requeue)
+
+    def _still_there(self, head: str | None) -> StillThere:
+        def still(revision: str, files: Mapping[str, bytes | None]) -> bool:
+            return self.writer.unchanged_since(revision, files, head)
+
+        return still
+
+    def finalize(self, obj: Plotter) -> Outcome:
+        app = obj.spec.application
+        heirs = [
+            p.key
+            for p in self.cluster.list(Plotter).items
+            if p.key != obj.key
+            and p.metadata.deletion_timestamp is None
+            and (p.spec.application.namespace, p.spec.application.name) == (app.namespace, app.name)
+        ]
+        if heirs:
+            log.info("%s deleted; its application's Blueprints now belong to %s", obj.key, ", ".join(heirs))
+            return Outcome()
+        names = [c.name for c in self.cluster.list(MemberCluster).items]
+        result = self.writer.write(removal_change(obj, names, f"Plotter {obj.key} was deleted."))
+        if result.review is not None:
+            return Outcome(requeue_after=self.review_poll)  # the removal is delivered once merged
+        return Outcome()

@@ -1,0 +1,105 @@
+"""Decide the Plotter's status from what the write did. Pure: the I/O is in the controller.
+
+Each cluster's `committedRevision` is the commit at which its Blueprint last became what the Plotter
+wants; it only moves when that Blueprint changes, so a commit for another application does not send
+this one back to WaitApplied. The aggregator (which reads the members' reports) owns `phase` once it
+has seen a revision applied, and `ready`, `readyClusters` and `endpoints`: this controller keeps them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+
+from m4d.api.meta import Condition, set_condition
+from m4d.api.plotter import ClusterState, Plotter, PlotterStatus
+from m4d.generator.writer import WriteResult
+
+COMMITTED = "Committed"
+
+# (revision, {path: content}) -> does `revision` still hold exactly this content on the branch?
+StillThere = Callable[[str, Mapping[str, bytes | None]], bool]
+
+
+def _name(path: str) -> str:
+    return path.rsplit("/", 1)[-1].removesuffix(".yaml")
+
+
+def _revision(path: str, content: bytes | None, old: str | None, result: WriteResult, still: StillThere) -> str | None:
+    if result.commit is not None and result.revision == result.commit and path in result.changed:
+        return result.commit
+    if old is not None and (old == result.revision or still(old, {path: content})):
+        return old
+    return result.revision
+
+
+def committed_status(
+    plotter: Plotter,
+    own: Mapping[str, bytes | None],
+    placed: Mapping[str, str],
+    result: WriteResult,
+    still: StillThere,
+) -> PlotterStatus:
+    """The status after a write. `own`: the Plotter's files in the change (path → content, None where
+    it must not be); `placed`: {cluster: path} of its Blueprints."""
+    current = plotter.status or PlotterStatus()
+    generation = plotter.metadata.generation
+    if result.review is not None:
+        review = result.review
+        clusters = dict(current.clusters)
+        for cluster, path in placed.items():
+            clusters.setdefault(cluster, ClusterState(blueprint=_name(path)))
+        condition = Condition(
+            type=COMMITTED,
+            status="False",
+            reason="AwaitingReview",
+            message=f"changes wait for review on branch {review.branch} ({review.url or 'no link'}); merge to deliver",
+            observed_generation=generation,
+        )
+        return current.model_copy(
+            update={"clusters": clusters, "conditions": set_condition(current.conditions, condition)}
+        )
+
+    clusters = {}
+    for cluster, path in sorted(placed.items()):
+        old = current.clusters.get(cluster)
+        revision = _revision(path, own[path], old.committed_revision if old else None, result, still)
+        if old is not None and old.committed_revision == revision and old.blueprint == _name(path):
+            clusters[cluster] = old  # the aggregator's view of an unchanged Blueprint stands
+        else:
+            clusters[cluster] = ClusterState(
+                blueprint=_name(path),
+                committed_revision=revision,
+                applied_revision=old.applied_revision if old else None,
+                phase="WaitApplied",
+            )
+    committed_now = result.commit is not None and result.revision == result.commit and bool(result.changed & set(own))
+    previous = current.committed_revision
+    if committed_now:
+        overall = result.commit
+    elif previous is not None and (previous == result.revision or still(previous, own)):
+        overall = previous
+    else:
+        overall = result.revision
+    count = len(clusters)
+    condition = Condition(
+        type=COMMITTED,
+        status="True",
+        reason="Committed",
+        message=(
+            f"Blueprints for {count} cluster{'s' if count != 1 else ''} are in revision {overall[:12]}"
+            if overall
+            else "the plan places nothing on any cluster"
+        ),
+        observed_generation=generation,
+    )
+    ready = sum(1 for c in clusters.values() if c.phase == "Ready")
+    return current.model_copy(
+        update={
+            "committed_revision": overall,
+            "clusters": clusters,
+            "conditions": set_condition(current.conditions, condition),
+            # A Blueprint sent back to WaitApplied makes the plan not ready until the aggregator sees it applied.
+            "ready": current.ready and ready == len(clusters),
+            "ready_clusters": f"{ready}/{len(clusters)}",
+        }
+    )
