@@ -1,0 +1,1 @@
+"""Hub-side cluster registry: member liveness from heartbeats."""
