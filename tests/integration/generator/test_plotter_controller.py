@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from m4d.api.cluster import MemberCluster
 from m4d.api.meta import find_condition
 from m4d.api.plotter import Plotter
 from m4d.cluster.connect import HubLayout
@@ -100,7 +101,8 @@ def test_plotters_become_commits_status_and_restarts_change_nothing(hub: LocalCl
     status = stored.status
     assert status is not None and status.committed_revision == head
     assert {c: s.phase for c, s in status.clusters.items()} == {"member1": "WaitApplied", "member2": "WaitApplied"}
-    assert all(s.committed_revision == head and s.blueprint.startswith("default-app-") for s in status.clusters.values())
+    for state in status.clusters.values():
+        assert state.committed_revision == head and state.blueprint.startswith("default-app-")
     committed = find_condition(status.conditions, "Committed")
     assert committed is not None and committed.status == "True"
 
@@ -173,8 +175,6 @@ def test_a_bad_plan_is_a_condition_and_the_others_are_committed(hub: LocalCluste
 
 
 def test_a_removed_cluster_leaves_the_repository(hub: LocalCluster, tmp_path: Path) -> None:
-    from m4d.api.cluster import MemberCluster
-
     hub.create(member("member1"))
     hub.create(member("member2"))
     create(hub, plotter("app"))
