@@ -14,7 +14,7 @@ from functools import cache
 from typing import Any
 
 from m4d.api.crd import Schema, openapi_schema
-from m4d.api.meta import is_dns_subdomain
+from m4d.api.meta_validation import check_metadata
 from m4d.api.registry import KindInfo
 from m4d.errors import FieldError, InvalidError
 
@@ -41,7 +41,9 @@ def _type_ok(kind: str, value: Any) -> bool:
         case "string":
             return isinstance(value, str)
         case "integer":
-            return isinstance(value, int) and not isinstance(value, bool)
+            # JSON has one number type: the API server takes 9000.0 for an integer (and stores 9000).
+            whole = isinstance(value, float) and value.is_integer()
+            return whole or (isinstance(value, int) and not isinstance(value, bool))
         case "number":
             return isinstance(value, int | float) and not isinstance(value, bool)
         case "boolean":
@@ -61,6 +63,8 @@ def _check(schema: Schema, value: Any, path: str, errors: list[FieldError]) -> A
     if kind and not _type_ok(kind, value):
         errors.append(FieldError(path, f"must be {_TYPE_NAMES[kind]} (got {_describe(value)})"))
         return value
+    if kind == "integer" and isinstance(value, float):
+        value = int(value)
     if "enum" in schema and value not in schema["enum"]:
         allowed = ", ".join(str(v) for v in schema["enum"])
         errors.append(FieldError(path, f"must be one of {allowed} (got {_describe(value)})"))
@@ -118,26 +122,6 @@ def _check_object(schema: Schema, value: dict[str, Any], path: str, errors: list
     return value
 
 
-def _check_metadata(info: KindInfo, meta: Any, errors: list[FieldError]) -> None:
-    if not isinstance(meta, dict):
-        errors.append(FieldError("metadata", "required"))
-        return
-    name = meta.get("name")
-    if not name and not meta.get("generateName"):
-        errors.append(FieldError("metadata.name", "required"))
-    elif name and (not isinstance(name, str) or not is_dns_subdomain(name)):
-        errors.append(FieldError("metadata.name", f"must be a lowercase RFC 1123 subdomain (got {_describe(name)})"))
-    namespace = meta.get("namespace")
-    if info.namespaced and namespace is not None and not is_dns_subdomain(str(namespace)):
-        errors.append(FieldError("metadata.namespace", f"must be a DNS label (got {_describe(namespace)})"))
-    for field in ("labels", "annotations"):
-        entries = meta.get(field)
-        if entries is None:
-            continue
-        if not isinstance(entries, dict) or not all(isinstance(v, str) for v in entries.values()):
-            errors.append(FieldError(f"metadata.{field}", "must map strings to strings"))
-
-
 def validate_object(info: KindInfo, obj: dict[str, Any], what: str | None = None) -> dict[str, Any]:
     """Return the object as it would be stored (nulls pruned, defaults applied), or raise InvalidError."""
     errors: list[FieldError] = []
@@ -145,7 +129,7 @@ def validate_object(info: KindInfo, obj: dict[str, Any], what: str | None = None
         errors.append(FieldError("apiVersion", f"must be {info.api_version} (got {_describe(obj.get('apiVersion'))})"))
     if obj.get("kind") != info.kind:
         errors.append(FieldError("kind", f"must be {info.kind} (got {_describe(obj.get('kind'))})"))
-    _check_metadata(info, obj.get("metadata"), errors)
+    check_metadata(obj.get("metadata"), info.namespaced, errors)
     body = {k: v for k, v in obj.items() if k != "metadata"}
     checked = _check(_schema(info), {**body, "metadata": {}}, "", errors)
     if errors:

@@ -27,6 +27,9 @@ from m4d.errors import (
 
 # `strict decoding error: unknown field "spec.purpose", duplicate field "spec.x"`
 _STRICT_FIELD = re.compile(r'(unknown|duplicate) field "([^"]*)"')
+# `json: cannot unmarshal number into Go struct field ObjectMeta.annotations of type string`: in a custom
+# resource only metadata is a Go struct, so the path is under metadata.
+_DECODE_FIELD = re.compile(r"cannot unmarshal (\w+) into Go struct field \w+\.([\w.]+) of type (\S+)")
 
 
 def parse_status(body: bytes | str | None) -> dict[str, Any]:
@@ -45,7 +48,10 @@ def field_errors(status: dict[str, Any]) -> list[FieldError]:
     """Every field a 400/422 Status names, in the server's words."""
     causes = (status.get("details") or {}).get("causes") or []
     errors = [
-        FieldError(str(c.get("field") or ""), str(c.get("message") or c.get("reason") or "invalid"))
+        # The server prints a cause without a field as "<nil>" at times (a Go nil); it names no field.
+        FieldError(
+            str(c.get("field") or "").replace("<nil>", ""), str(c.get("message") or c.get("reason") or "invalid")
+        )
         for c in causes
         if isinstance(c, dict)
     ]
@@ -53,7 +59,11 @@ def field_errors(status: dict[str, Any]) -> list[FieldError]:
         return errors
     message = str(status.get("message") or "")
     strict = [FieldError(path, f"{what} field") for what, path in _STRICT_FIELD.findall(message)]
-    return strict or [FieldError("", message or "rejected by the API server")]
+    decode = [
+        FieldError(path if path.startswith("metadata") else f"metadata.{path}", f"must be {go_type} (got {json_type})")
+        for json_type, path, go_type in _DECODE_FIELD.findall(message)
+    ]
+    return strict or decode or [FieldError("", message or "rejected by the API server")]
 
 
 def status_error(

@@ -71,6 +71,17 @@ def test_strict_decoding_names_the_unknown_fields() -> None:
     ]
 
 
+def test_metadata_that_cannot_be_decoded_names_the_field() -> None:
+    prefix = 'MemberCluster in version "v1alpha1" cannot be handled as a MemberCluster: json: cannot unmarshal '
+    annotations = {
+        "reason": "BadRequest",
+        "message": prefix + "number into Go struct field ObjectMeta.annotations of type string",
+    }
+    owner = {"message": prefix + "number into Go struct field OwnerReference.ownerReferences.uid of type types.UID"}
+    assert field_errors(annotations) == [FieldError("metadata.annotations", "must be string (got number)")]
+    assert field_errors(owner) == [FieldError("metadata.ownerReferences.uid", "must be types.UID (got number)")]
+
+
 def test_a_bad_request_without_fields_keeps_the_message() -> None:
     status = {"reason": "BadRequest", "message": 'unable to parse requirement: found "=", expected: identifier'}
     assert field_errors(status) == [FieldError("", status["message"])]
