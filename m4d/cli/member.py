@@ -1,0 +1,110 @@
+"""Member-side commands: `m4d agent` (run a member's Blueprints), `m4d sync` (the embedded stand-in for
+Argo CD) and `m4d token` (an application's access token for its workload)."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import click
+
+from m4d.cli.context import CliContext, pass_context
+from m4d.cli.signals import setup_logging, stop_event
+
+
+@click.command("agent")
+@click.option("--cluster", required=True, help="Name of the member cluster this agent runs for.")
+@click.option("--member-kube-context", default=None, help="The member's kubeconfig context (default: embedded store).")
+@click.option("--workdir", type=click.Path(file_okay=False, path_type=Path), help="Where module instances run.")
+@click.option("--heartbeat", type=float, default=5.0, show_default=True, help="Seconds between heartbeats.")
+@click.option("--stop-modules", is_flag=True, help="Stop the modules on exit (default: leave them for the next agent).")
+@click.option("-v", "--verbose", is_flag=True)
+@pass_context
+def agent(
+    ctx: CliContext,
+    cluster: str,
+    member_kube_context: str | None,
+    workdir: Path | None,
+    heartbeat: float,
+    stop_modules: bool,
+    verbose: bool,
+) -> None:
+    """Run the blueprint agent of one member: its Blueprints become running modules, reported to the hub."""
+    from m4d.cluster.kube import KubeCluster  # noqa: PLC0415 - start-up cost only when used
+    from m4d.controllers.agent.agent import AgentSettings, BlueprintAgent  # noqa: PLC0415
+    from m4d.controllers.agent.heartbeat import run_heartbeat  # noqa: PLC0415
+    from m4d.credentials.source import CredentialSource  # noqa: PLC0415
+    from m4d.runtime.manager import Manager  # noqa: PLC0415
+
+    setup_logging(verbose)
+    layout = ctx.target.layout
+    member = (
+        KubeCluster.from_kubeconfig(context=member_kube_context, config_file=ctx.target.kubeconfig)
+        if member_kube_context
+        else ctx.target.open_member(cluster)
+    )
+    settings = AgentSettings(
+        cluster=cluster,
+        workdir=workdir or layout.root / "run" / cluster,
+        credentials=CredentialSource(kind="file", path=str(layout.secrets_file)),
+    )
+    controller = BlueprintAgent(member, hub=ctx.hub(), settings=settings)
+    stop = stop_event(ctx.err)
+    beats = threading.Thread(target=run_heartbeat, args=(ctx.hub(), cluster, stop, heartbeat), daemon=True)
+    beats.start()
+    ctx.err.print(f"agent for cluster {cluster}: member {member.name}, hub {ctx.target.describe()}")
+    try:
+        Manager([controller]).run(stop)
+    finally:
+        if stop_modules:
+            controller.supervisor.stop_all()
+        else:
+            controller.supervisor.detach_all()
+        beats.join(5)
+        member.close()
+
+
+@click.command("sync")
+@click.option("--once", is_flag=True, help="Apply the repository once and exit.")
+@click.option("--repo", type=click.Path(path_type=Path), help="GitOps repository (default: the hub's gitops.git).")
+@click.option("--branch", default="main", show_default=True)
+@click.option("-v", "--verbose", is_flag=True)
+@pass_context
+def sync(ctx: CliContext, once: bool, repo: Path | None, branch: str, verbose: bool) -> None:
+    """Apply each clusters/<name>/ folder of the GitOps repository to its embedded member (as Argo CD would)."""
+    from m4d.cluster.interface import Cluster  # noqa: PLC0415
+    from m4d.controllers.sync.local import LocalSync  # noqa: PLC0415
+
+    setup_logging(verbose)
+    members: dict[str, Cluster] = {}
+
+    def member(name: str) -> Cluster:
+        if name not in members:
+            members[name] = ctx.target.open_member(name)
+        return members[name]
+
+    runner = LocalSync(repo or ctx.target.layout.gitops_repo, ctx.hub(), member, branch=branch)
+    try:
+        if once:
+            for name, plan in sorted(runner.sync_once(force=True).items()):
+                click.echo(f"{name}: {plan.summary()}")
+            return
+        runner.run(stop_event(ctx.err))
+    finally:
+        for store in members.values():
+            store.close()
+
+
+@click.command("token")
+@click.argument("name")
+@click.option("-n", "--namespace", default="default", show_default=True)
+@pass_context
+def token(ctx: CliContext, name: str, namespace: str) -> None:
+    """Print the access token a workload of application NAME presents to its module endpoints."""
+    from m4d.credentials.app_tokens import read_token  # noqa: PLC0415
+    from m4d.credentials.local import SecretsFile  # noqa: PLC0415
+
+    click.echo(read_token(SecretsFile(ctx.target.layout.secrets_file), namespace, name))
+
+
+COMMANDS = [agent, sync, token]
