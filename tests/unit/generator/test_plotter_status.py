@@ -1,0 +1,65 @@
+"""The Plotter controller's status decision (controllers/plotter/status.py), a pure function."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from m4d.api.meta import find_condition
+from m4d.api.plotter import ClusterState, PlotterStatus
+from m4d.controllers.plotter.status import committed_status
+from m4d.generator.review import PullRequest
+from m4d.generator.writer import WriteResult
+from tests.unit.generator.plans import plotter
+
+P1 = "clusters/m1/blueprints/default-app-x.yaml"
+P2 = "clusters/m2/blueprints/default-app-x.yaml"
+
+
+def never(revision: str, files: Mapping[str, bytes | None]) -> bool:
+    return False
+
+
+def always(revision: str, files: Mapping[str, bytes | None]) -> bool:
+    return True
+
+
+def test_a_commit_sets_the_revision_of_the_changed_clusters_only() -> None:
+    p = plotter()
+    p.status = PlotterStatus(
+        committed_revision="old",
+        clusters={"m1": ClusterState(blueprint="default-app-x", committed_revision="old", phase="Ready")},
+        ready=True,
+    )
+    result = WriteResult(revision="new", commit="new", changed=frozenset({P2}))
+    status = committed_status(p, {P1: b"a", P2: b"b"}, {"m1": P1, "m2": P2}, result, always)
+    assert status.clusters["m1"].committed_revision == "old" and status.clusters["m1"].phase == "Ready"
+    assert status.clusters["m2"].committed_revision == "new" and status.clusters["m2"].phase == "WaitApplied"
+    assert status.committed_revision == "new"
+    assert status.ready is False and status.ready_clusters == "1/2"
+
+
+def test_nothing_changed_keeps_a_revision_that_still_holds() -> None:
+    p = plotter()
+    p.status = PlotterStatus(
+        committed_revision="old",
+        clusters={"m1": ClusterState(blueprint="default-app-x", committed_revision="old", phase="Ready")},
+    )
+    result = WriteResult(revision="head")
+    kept = committed_status(p, {P1: b"a"}, {"m1": P1}, result, always)
+    assert kept.committed_revision == "old" and kept.clusters["m1"].phase == "Ready"
+    # Content differs at the old revision (e.g. a hand edit was undone in a sync): the head holds it.
+    moved = committed_status(p, {P1: b"a"}, {"m1": P1}, result, never)
+    assert moved.committed_revision == "head" and moved.clusters["m1"].phase == "WaitApplied"
+    committed = find_condition(moved.conditions, "Committed")
+    assert committed is not None and committed.status == "True" and "head" in committed.message
+
+
+def test_awaiting_review_keeps_the_committed_state() -> None:
+    p = plotter()
+    p.status = PlotterStatus(committed_revision="old")
+    request = PullRequest("m4d/review/x/1", "main", "t", "b", "c1", url="file:///r.md")
+    status = committed_status(p, {P1: b"a"}, {"m1": P1}, WriteResult(revision=None, commit="c1", review=request), never)
+    assert status.committed_revision == "old"
+    assert status.clusters["m1"].phase == "Pending" and status.clusters["m1"].committed_revision is None
+    committed = find_condition(status.conditions, "Committed")
+    assert committed is not None and committed.reason == "AwaitingReview" and "m4d/review/x/1" in committed.message
