@@ -1,0 +1,49 @@
+"""Throughput of the Flight module against a bare pyarrow Flight server on the same data, same run.
+
+    .venv/bin/python benchmarks/bench_flight_transforms.py [--rows 10000000] [--runs 3]
+
+Cases, each from memory (the module memory-maps an Arrow IPC file; the bare server holds the table in
+memory) and from Parquet (both through a bounded row-group reader):
+  redact + remove + filter      goal >= 0.9x the bare server
+  ... + keyed hash of `email`   goal >= 0.15x from memory, >= 0.5x from Parquet
+Throughput is source rows per second (the filter keeps ~99.9 % of rows).
+"""
+
+from __future__ import annotations
+
+import argparse
+
+import pyarrow.flight as flight
+from common import REDACT_REMOVE_FILTER, TOKEN, WITH_HASH, bare_server, best_of, dataset, module_server, read_all
+
+GOALS = {("memory", "redact+remove+filter"): 0.9, ("parquet", "redact+remove+filter"): 0.9,
+         ("memory", "+hash"): 0.15, ("parquet", "+hash"): 0.5}  # fmt: skip
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rows", type=int, default=10_000_000)
+    parser.add_argument("--runs", type=int, default=3)
+    args = parser.parse_args()
+    parquet, arrow = dataset(args.rows)
+    print(f"{args.rows:,} rows, 11 columns; best of {args.runs} runs; 2 client streams")
+    print(f"{'source':8} {'case':24} {'M rows/s':>9} {'GB/s':>6} {'ratio':>6} {'goal':>6}")
+    for source, path, fmt in (("memory", arrow, "arrow"), ("parquet", parquet, "parquet")):
+        with bare_server(source, path) as bare:
+            base = best_of(args.runs, lambda: read_all(bare.location, flight.FlightDescriptor.for_path("data")))
+        print(f"{source:8} {'bare pyarrow Flight':24} {base.rows_per_s / 1e6:9.2f} {base.bytes / base.seconds / 1e9:6.2f}")
+        for case, actions in (("redact+remove+filter", REDACT_REMOVE_FILTER), ("+hash", WITH_HASH)):
+            with module_server(path, fmt, actions) as module:
+                got = best_of(
+                    args.runs,
+                    lambda: read_all(module.location, flight.FlightDescriptor.for_path("bench/transactions"), TOKEN),
+                )
+            ratio = got.rows_per_s / base.rows_per_s
+            goal = GOALS[(source, case)]
+            mark = "ok" if ratio >= goal else "MISSED"
+            print(f"{source:8} {case:24} {got.rows_per_s / 1e6:9.2f} {got.bytes / got.seconds / 1e9:6.2f} "
+                  f"{ratio:6.2f} {goal:6.2f} {mark}")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()

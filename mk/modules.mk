@@ -1,0 +1,22 @@
+# The modules' integration tier needs PostgreSQL (Debian's packages; the tests start their own cluster on a
+# free loopback port) and a Vault server (built once from the Go module proxy into $(CACHE_DIR)/testenv/,
+# like the other test servers). S3 is moto's server mode, installed with the dev extras.
+.PHONY: modules-testenv modules-postgres modules-vault bench-modules
+
+modules-testenv: modules-postgres modules-vault
+
+modules-postgres:
+	@if ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then echo "[modules] PostgreSQL present"; \
+	else apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q postgresql; fi
+
+modules-vault:
+	$(PYTHON) -m tests.integration.modules.vault_server
+
+# Benchmarks (see docs/performance.md); ROWS=10000000 by default.
+ROWS ?= 10000000
+bench-modules: install
+	cd benchmarks && ../$(BIN)/python bench_flight_transforms.py --rows $(ROWS)
+	cd benchmarks && ../$(BIN)/python bench_flight_memory.py --rows $(ROWS)
+	cd benchmarks && ../$(BIN)/python bench_copy.py --rows $(ROWS)
+
+test: modules-testenv
