@@ -114,7 +114,7 @@ class Manifests:
         while pending:
             for name in list(pending):
                 crd = self.get(CRD_API_VERSION, "CustomResourceDefinition", name)
-                conditions = {c.get("type"): c for c in (crd.get("status") or {}).get("conditions", [])}
+                conditions = {c.get("type"): c for c in (crd.get("status") or {}).get("conditions") or []}
                 if (conditions.get("Established") or {}).get("status") == "True":
                     pending.remove(name)
                     continue
