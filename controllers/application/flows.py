@@ -142,6 +142,10 @@ class FlowPlanner:
     def norm(self, actions: Sequence[DecidedAction]) -> list[DecidedAction]:
         return normalize(actions, self.columns)
 
+    def decided(self, flow: str, geography: str | None, decision: PolicyDecision, note: str | None = None) -> None:
+        """Record a decision for the status, its actions merged and ordered as they are enforced."""
+        self.rec.decided(flow, geography, decision.model_copy(update={"actions": self.norm(decision.actions)}), note)
+
     # -- building the plan ----------------------------------------------------------------------
 
     def step(
@@ -189,7 +193,7 @@ class FlowPlanner:
         if direct and all(d.denied for _, d in direct):
             for request, decision in self.asked:
                 if decision.denied:
-                    rec.decided(request.action, request.processing_geography, decision, request.describe())
+                    self.decided(request.action, request.processing_geography, decision, request.describe())
             message = _summary(direct_text)
             if copy_needed and copy_text and flow != "copy":
                 message += f"; no copy helps: {copy_text}"
@@ -251,7 +255,7 @@ class FlowPlanner:
                 chosen = chosen or (cluster, module, cap, actions, decision)
         if chosen is not None:
             cluster, module, cap, actions, decision = chosen
-            rec.decided("read", cluster.spec.region, decision)
+            self.decided("read", cluster.spec.region, decision)
             rec.choose(module.name, "read", cluster.name, actions)
             step = self.step("read", cluster, module, cap, actions, source=asset.store)
             self.finish(
@@ -319,8 +323,8 @@ class FlowPlanner:
         decision: PolicyDecision,
     ) -> None:
         rec, storage = self.rec, copy.storage
-        rec.decided("copy", copy.cluster.spec.region, copy.decision, f"copy written to {storage.spec.geography}")
-        rec.decided("read", cluster.spec.region, decision, f"read of the copy in {storage.spec.geography}")
+        self.decided("copy", copy.cluster.spec.region, copy.decision, f"copy written to {storage.spec.geography}")
+        self.decided("read", cluster.spec.region, decision, f"read of the copy in {storage.spec.geography}")
         rec.choose(copy.module.name, "copy", copy.cluster.name, copy_actions, storage=storage.name)
         rec.choose(module.name, "read", cluster.name, rest, storage=storage.name)
         steps = [
@@ -409,7 +413,7 @@ class FlowPlanner:
                         module=module.name,
                         cluster=cluster.name,
                     )
-                    rec.decided("write", cluster.spec.region, decision)
+                    self.decided("write", cluster.spec.region, decision)
                     rec.choose(module.name, "write", cluster.name, actions)
                     step = self.step("write", cluster, module, cap, actions, sink=asset.store)
                     self.finish(
@@ -434,7 +438,7 @@ class FlowPlanner:
                 storage=copy.storage.name,
             )
             note = f"copy written to {copy.storage.spec.geography}"
-            rec.decided("copy", copy.cluster.spec.region, copy.decision, note)
+            self.decided("copy", copy.cluster.spec.region, copy.decision, note)
             rec.choose(copy.module.name, "copy", copy.cluster.name, copy.actions, storage=copy.storage.name)
             step = self.step(
                 "copy", copy.cluster, copy.module, copy.cap, copy.actions, source=self.asset.store, sink=copy.target

@@ -57,7 +57,7 @@ decisions contains {"policy": "no-personal-data-for-marketing", "action": {"name
 	count(cols) > 0
 }
 
-decisions contains {"policy": "marketing-sees-adults-only", "action": {"name": "FilterRows", "predicate": "age >= 18"}} if {
+decisions contains {"policy": "marketing-sees-paid-transactions", "action": {"name": "FilterRows", "predicate": "status = 'paid'"}} if {
 	flow in {"read", "copy"}
 	intent == "marketing"
 	asset_tagged("finance")

@@ -30,14 +30,18 @@ SCENARIOS: list[Scenario] = [
     Scenario("allow-without-actions", {MKT: ready("read arrow-flight@us-east-1: -")}, intent="Research"),
     Scenario(
         "redact",
-        {FIN: ready("read arrow-flight@eu-de-1: RedactColumn(name, email)")},
+        {FIN: ready("read arrow-flight@eu-de-1: RedactColumn(name, email, ssn)")},
         intent="Customer Analytics",
     ),
     Scenario("hash", {FIN: ready(f"read arrow-flight@eu-de-1: {HASH_ID}")}),
     Scenario("remove", {MKT: ready("read arrow-flight@us-east-1: RemoveColumn(contact_email)")}, intent="Marketing"),
     Scenario(
         "filter-and-remove",
-        {FIN: ready("read arrow-flight@eu-de-1: FilterRows(age >= 18), RemoveColumn(customer_id, name, email)")},
+        {
+            FIN: ready(
+                "read arrow-flight@eu-de-1: FilterRows(status = 'paid'), RemoveColumn(customer_id, name, email, ssn)"
+            )
+        },
         intent="Marketing",
     ),
     Scenario(

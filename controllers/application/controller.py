@@ -1,0 +1,175 @@
+"""The application controller: the thin I/O layer around the planner.
+
+Reconcile = list the hub's modules, clusters and storage accounts, ask the connectors (gather.py), plan
+(planner.py, pure), then act: apply the Plotter (same name and namespace as the application, owned by
+it), delete it when nothing is planned, or leave it untouched while a connector is temporarily down.
+The status is returned for the runtime to write once.
+
+Wakes on: the application itself; any change of M4DModules, MemberClusters (ignoring heartbeats) and
+M4DStorageAccounts (all applications); status changes of its Plotter (that application).
+Waits, never sleeps: a temporary connector failure is a condition plus a growing timed requeue.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from m4d.api.application import M4DApplication, M4DApplicationStatus
+from m4d.api.cluster import MemberCluster
+from m4d.api.meta import GROUP_VERSION, OwnerReference, Resource, utcnow
+from m4d.api.module import M4DModule
+from m4d.api.plotter import Plotter
+from m4d.api.storage import M4DStorageAccount
+from m4d.connectors.catalog.interface import Catalog
+from m4d.connectors.policy.interface import PolicyManager
+from m4d.controllers.application.candidates import cluster_offline, module_unready
+from m4d.controllers.application.gather import evaluate
+from m4d.controllers.application.planner import Plan
+from m4d.controllers.application.status import application_status, failing_since
+from m4d.errors import NotFoundError
+from m4d.runtime.controller import Controller, ObjectKey, Outcome, Watch
+from m4d.taxonomy import Taxonomy, default_taxonomy
+
+FIELD_MANAGER = "m4d-application-controller"
+FINALIZER = "app.m4d.dev/plotter"
+APPLICATION_LABEL = "app.m4d.dev/application"
+# Outcomes that a catalog or policy manager may change without any hub resource changing.
+RECHECK_REASONS = frozenset({"AssetNotFound", "CatalogError", "PolicyManagerError"})
+
+
+@dataclass
+class ApplicationController(Controller[M4DApplication]):
+    catalog: Catalog = field(kw_only=True)
+    policy: PolicyManager = field(kw_only=True)
+    taxonomy: Taxonomy = field(default_factory=default_taxonomy, kw_only=True)
+    retry_after: float = field(default=2.0, kw_only=True)  # first look after a temporary failure; grows
+    retry_max: float = field(default=60.0, kw_only=True)
+    recheck_after: float = field(default=60.0, kw_only=True)  # after an unusable answer or unknown asset
+    resync_after: float | None = field(default=None, kw_only=True)  # re-evaluate settled applications
+    _seen: dict[tuple[str, str | None, str], tuple[object, ...]] = field(default_factory=dict, init=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, init=False)
+
+    def __post_init__(self) -> None:
+        self.kind = M4DApplication
+        self.name = "application"
+        self.finalizer = FINALIZER
+
+    # -- watches --------------------------------------------------------------------------------
+
+    def watches(self) -> Sequence[Watch]:
+        return [
+            Watch(M4DModule, self._all_if_changed),
+            Watch(MemberCluster, self._all_if_changed),
+            Watch(M4DStorageAccount, self._all_if_changed),
+            Watch(Plotter, self._owner),
+        ]
+
+    @staticmethod
+    def _fingerprint(obj: Resource) -> tuple[object, ...]:
+        """What the planner reads of an input; a MemberCluster heartbeat changes none of it."""
+        m = obj.metadata
+        ready = True
+        if isinstance(obj, MemberCluster):
+            ready = not cluster_offline(obj)
+        elif isinstance(obj, M4DModule):
+            ready = not module_unready(obj)
+        return (m.uid, m.generation, tuple(sorted(m.labels.items())), ready)
+
+    def _all_if_changed(self, obj: Resource) -> list[ObjectKey]:
+        ident = (obj.kind, obj.namespace, obj.name)
+        fingerprint = self._fingerprint(obj)
+        with self._lock:
+            changed = self._seen.get(ident) != fingerprint
+            self._seen[ident] = fingerprint
+        if not changed:
+            try:  # the same object again: only a deletion still matters
+                self.cluster.get(type(obj), obj.name, obj.namespace)
+                return []
+            except NotFoundError:
+                with self._lock:
+                    self._seen.pop(ident, None)
+        return [ObjectKey.of(app) for app in self.cluster.list(M4DApplication).items]
+
+    @staticmethod
+    def _owner(plotter: Plotter) -> list[ObjectKey]:
+        app = plotter.spec.application
+        return [ObjectKey(app.namespace, app.name)]
+
+    # -- reconcile ------------------------------------------------------------------------------
+
+    def evaluate(self, app: M4DApplication) -> Plan:
+        """The plan for `app` as things are now (what reconcile acts on; `m4d explain --live` shows it)."""
+        return evaluate(
+            app,
+            self.catalog,
+            self.policy,
+            self.cluster.list(M4DModule).items,
+            self.cluster.list(MemberCluster).items,
+            self.cluster.list(M4DStorageAccount).items,
+            self.taxonomy,
+        )
+
+    def reconcile(self, obj: M4DApplication) -> Outcome:
+        plan = self.evaluate(obj)
+        plotter = self._act(obj, plan)
+        now = utcnow()
+        status = application_status(obj, plan, plotter, now)
+        return Outcome(status=status, requeue_after=self._next_look(plan, status, now))
+
+    def _act(self, app: M4DApplication, plan: Plan) -> Plotter | None:
+        if plan.keep_plotter:
+            return self._current_plotter(app)
+        if plan.plotter is None:
+            self._delete_plotter(app)
+            return None
+        plotter = Plotter.new(app.name, app.namespace, spec=plan.plotter)
+        plotter.metadata.labels = {APPLICATION_LABEL: app.name}
+        plotter.metadata.owner_references = [
+            OwnerReference(
+                api_version=GROUP_VERSION,
+                kind=M4DApplication.KIND,
+                name=app.name,
+                uid=app.metadata.uid or "",
+                controller=True,
+                block_owner_deletion=True,
+            )
+        ]
+        return self.cluster.apply(plotter, FIELD_MANAGER)
+
+    def _current_plotter(self, app: M4DApplication) -> Plotter | None:
+        try:
+            plotter = self.cluster.get(Plotter, app.name, app.namespace)
+        except NotFoundError:
+            return None
+        return plotter if self._owned(app, plotter) else None
+
+    @staticmethod
+    def _owned(app: M4DApplication, plotter: Plotter) -> bool:
+        return any(ref.uid == app.metadata.uid for ref in plotter.metadata.owner_references)
+
+    def _delete_plotter(self, app: M4DApplication) -> None:
+        plotter = self._current_plotter(app)
+        if plotter is not None:
+            with contextlib.suppress(NotFoundError):
+                self.cluster.delete(Plotter, plotter.name, plotter.namespace)
+
+    def _next_look(self, plan: Plan, status: M4DApplicationStatus, now: datetime) -> float | None:
+        if plan.temporary:
+            since = failing_since(status, plan)
+            waited = (now - since).total_seconds() if since is not None else 0.0
+            return min(max(self.retry_after, waited), self.retry_max)
+        if any(r.outcome == "Error" and r.reason in RECHECK_REASONS for r in plan.records):
+            return self.recheck_after
+        return self.resync_after
+
+    def finalize(self, obj: M4DApplication) -> Outcome:
+        self._delete_plotter(obj)
+        return Outcome()
+
+    def close(self) -> None:
+        self.catalog.close()
+        self.policy.close()

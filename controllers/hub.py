@@ -1,0 +1,98 @@
+"""The hub's controllers, built from the hub's configuration.
+
+Configuration comes from `<hub dir>/hub.yaml` (all keys optional), overridden by `m4d hub run` options:
+
+    catalog: file:samples/catalog          # or fybrik:URL
+    policy: builtin:samples/policies       # or opa:URL, fybrik:URL
+    policyDefault: allow                   # built-in engine only: allow | deny what no rule decides
+    taxonomy: [site-taxonomy/]             # operator taxonomy layers (files or directories of *.json)
+    connectorTimeout: 5                    # seconds per catalog / policy manager request
+
+Without a setting, the embedded default looks in the hub directory: `file:<hub>/catalog` and
+`builtin:<hub>/policies`. Relative paths in hub.yaml are relative to the directory `m4d` runs in.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, ValidationError
+
+from m4d.api.meta import Model
+from m4d.cluster.connect import HubLayout
+from m4d.cluster.interface import Cluster
+from m4d.connectors import load_yaml
+from m4d.connectors.catalog.model import pydantic_errors
+from m4d.connectors.select import open_catalog, open_policy_manager
+from m4d.controllers.application.controller import ApplicationController
+from m4d.errors import FieldError, InvalidError
+from m4d.runtime.controller import Controller
+from m4d.taxonomy import Taxonomy
+
+
+class HubFile(Model):
+    catalog: str | None = None
+    policy: str | None = None
+    policy_default: Literal["allow", "deny"] | None = None
+    taxonomy: list[str] = Field(default_factory=list)
+    connector_timeout: float | None = Field(default=None, gt=0)
+
+
+@dataclass(frozen=True)
+class HubConfig:
+    catalog: str
+    policy: str
+    policy_default: Literal["allow", "deny"] | None = None
+    taxonomy: tuple[Path, ...] = ()
+    connector_timeout: float = 5.0
+    resync_after: float | None = None
+
+    @classmethod
+    def load(cls, layout: HubLayout) -> HubConfig:
+        """The hub directory's settings, with the embedded defaults for what it does not say."""
+        config = cls(catalog=f"file:{layout.root / 'catalog'}", policy=f"builtin:{layout.root / 'policies'}")
+        path = layout.root / "hub.yaml"
+        if not path.is_file():
+            return config
+        try:
+            raw = load_yaml(path.read_text()) or {}
+            settings = HubFile.model_validate(raw)
+        except ValidationError as exc:
+            raise InvalidError(str(path), pydantic_errors(exc)) from None
+        except Exception as exc:  # YAML syntax
+            raise InvalidError(str(path), [FieldError("", f"cannot be read: {exc}")]) from None
+        return replace(
+            config,
+            catalog=settings.catalog or config.catalog,
+            policy=settings.policy or config.policy,
+            policy_default=settings.policy_default,
+            taxonomy=tuple(Path(p) for p in settings.taxonomy),
+            connector_timeout=settings.connector_timeout or config.connector_timeout,
+        )
+
+
+@dataclass
+class HubControllers:
+    """The controllers to run, and what to close when they stop."""
+
+    application: ApplicationController
+    controllers: list[Controller[Any]]
+    closers: list[Any] = field(default_factory=list)
+
+    def close(self) -> None:
+        for closer in self.closers:
+            closer.close()
+
+
+def build_hub(hub: Cluster, config: HubConfig) -> HubControllers:
+    taxonomy = Taxonomy.load(config.taxonomy)
+    catalog = open_catalog(config.catalog, taxonomy=taxonomy, timeout=config.connector_timeout)
+    policy = open_policy_manager(
+        config.policy, taxonomy=taxonomy, timeout=config.connector_timeout, default=config.policy_default
+    )
+    application = ApplicationController(
+        hub, catalog=catalog, policy=policy, taxonomy=taxonomy, resync_after=config.resync_after
+    )
+    return HubControllers(application=application, controllers=[application], closers=[application])

@@ -1,0 +1,139 @@
+"""`m4d hub run`: run the hub's controllers until stopped, or until there is nothing left to do."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+import threading
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+from types import FrameType
+from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast
+
+import click
+
+from m4d.cli.context import CliContext, pass_context
+
+if TYPE_CHECKING:
+    from m4d.controllers.hub import HubConfig
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def connector_options(command: F) -> F:
+    """Options that choose the catalog, the policy manager and the taxonomy (shared with `m4d explain`)."""
+    options = [
+        click.option(
+            "--catalog", metavar="SPEC", help="file:DIR or fybrik:URL (default: hub.yaml, else file:<hub>/catalog)."
+        ),
+        click.option(
+            "--policy",
+            metavar="SPEC",
+            help="builtin:DIR, opa:URL or fybrik:URL (default: hub.yaml, else builtin:<hub>/policies).",
+        ),
+        click.option("--policy-default", type=click.Choice(["allow", "deny"]), help="Built-in engine's default."),
+        click.option(
+            "--taxonomy",
+            "taxonomy",
+            multiple=True,
+            type=click.Path(exists=True, path_type=Path),
+            help="An operator taxonomy layer (JSON file or directory); repeatable.",
+        ),
+        click.option("--connector-timeout", type=float, help="Seconds per catalog or policy request."),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def hub_config(
+    ctx: CliContext,
+    catalog: str | None,
+    policy: str | None,
+    policy_default: str | None,
+    taxonomy: tuple[Path, ...],
+    connector_timeout: float | None,
+) -> HubConfig:
+    """hub.yaml of the hub directory, overridden by the options given."""
+    from m4d.controllers.hub import HubConfig  # noqa: PLC0415 - keep `m4d --help` fast
+
+    config = HubConfig.load(ctx.target.layout)
+    return replace(
+        config,
+        catalog=catalog or config.catalog,
+        policy=policy or config.policy,
+        policy_default=cast(Literal["allow", "deny"] | None, policy_default) or config.policy_default,
+        taxonomy=(*config.taxonomy, *taxonomy),
+        connector_timeout=connector_timeout or config.connector_timeout,
+    )
+
+
+@click.group()
+def hub() -> None:
+    """The hub: its controllers and configuration."""
+
+
+@hub.command()
+@connector_options
+@click.option("--until-idle", is_flag=True, help="Reconcile until nothing is left to do, then exit (for scripts).")
+@click.option("--timeout", type=float, default=120.0, show_default=True, help="With --until-idle: give up after.")
+@click.option("--resync", type=float, default=None, help="Re-evaluate settled applications every so many seconds.")
+@click.option("-v", "--verbose", is_flag=True, help="Log every reconcile.")
+@pass_context
+def run(
+    ctx: CliContext,
+    catalog: str | None,
+    policy: str | None,
+    policy_default: str | None,
+    taxonomy: tuple[Path, ...],
+    connector_timeout: float | None,
+    until_idle: bool,
+    timeout: float,
+    resync: float | None,
+    verbose: bool,
+) -> None:
+    """Run the hub controllers until stopped (Ctrl-C or SIGTERM), or with --until-idle until idle.
+
+    With --until-idle the exit status is 0 once every object is reconciled and no reconcile is failing,
+    and 1 if that did not happen within --timeout (the failing objects are listed).
+    """
+    from m4d.controllers.hub import build_hub  # noqa: PLC0415
+    from m4d.runtime.manager import Manager  # noqa: PLC0415
+
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    config = replace(hub_config(ctx, catalog, policy, policy_default, taxonomy, connector_timeout), resync_after=resync)
+    built = build_hub(ctx.hub(), config)
+    names = ", ".join(c.name for c in built.controllers)
+    ctx.err.print(
+        f"hub controllers ({names}) on {ctx.target.describe()}; catalog {config.catalog}, policy {config.policy}"
+    )
+    manager = Manager(built.controllers)
+    try:
+        if until_idle:
+            if manager.run_until_idle(timeout=timeout):
+                ctx.err.print("idle: every object is reconciled")
+                return
+            failing = manager.failing()
+            detail = "".join(f"\n  {key}: {message}" for key, message in sorted(failing.items()))
+            raise click.ClickException(f"not idle after {timeout:g}s{detail or ' (still busy)'}")
+        stop = threading.Event()
+
+        def on_signal(signum: int, _frame: FrameType | None) -> None:
+            ctx.err.print(f"{signal.Signals(signum).name}: stopping")
+            stop.set()
+
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, on_signal)
+        manager.run(stop)
+    finally:
+        built.close()
+
+
+COMMANDS = [hub]
