@@ -14,7 +14,15 @@ from m4d.errors import M4DError
 
 # Each entry is a module with a `COMMANDS` list of click commands or groups. Modules import their heavy
 # dependencies inside the command functions, so `m4d --help` stays fast.
-COMMANDS = ("m4d.cli.resources", "m4d.cli.module", "m4d.cli.explain", "m4d.cli.hub", "m4d.cli.member")
+COMMANDS = (
+    "m4d.cli.resources",
+    "m4d.cli.module",
+    "m4d.cli.explain",
+    "m4d.cli.hub",
+    "m4d.cli.member",
+    "m4d.cli.gitops",
+    "m4d.cli.cluster",
+)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
