@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,6 +20,7 @@ from m4d.credentials import CredentialNotFound, CredentialSource, open_store
 from m4d.errors import ForbiddenError, TemporaryError, UnauthorizedError
 from m4d.modules.config import ClientGrant, ModuleConfig
 from m4d.modules.flight.run import start
+from tests.testenv.servers import ApiServer
 
 from .conftest import people
 from .servers import free_port
@@ -98,3 +100,53 @@ def test_flight_module_hashes_with_a_key_from_vault(
         server.shutdown()
     expected = hmac.new(KEY.encode(), b"user0@example.org", hashlib.sha256).hexdigest()
     assert table.column("email")[0].as_py() == expected
+
+
+def test_kubernetes_auth_with_a_real_api_server(vault: Vault, hub_api: ApiServer, tmp_path: Path) -> None:
+    """A module logs in with its service-account token; Vault checks it with the API server's TokenReview."""
+    kube = httpx.Client(
+        base_url=hub_api.url, verify=str(hub_api.ca_file), headers={"Authorization": f"Bearer {hub_api.admin_token}"}
+    )
+    sa = f"m4d-module-{uuid.uuid4().hex[:6]}"
+    kube.post("/api/v1/namespaces/default/serviceaccounts", json={"metadata": {"name": sa}}).raise_for_status()
+    issued = kube.post(
+        f"/api/v1/namespaces/default/serviceaccounts/{sa}/token",
+        json={"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest", "spec": {"expirationSeconds": 600}},
+    )
+    issued.raise_for_status()
+    jwt = tmp_path / "token"
+    jwt.write_text(issued.json()["status"]["token"])
+    kube.close()
+
+    root = httpx.Client(base_url=vault.address, headers={"X-Vault-Token": vault.root_token})
+    mount = f"k8s-{uuid.uuid4().hex[:6]}"
+    root.post(f"/v1/sys/auth/{mount}", json={"type": "kubernetes"}).raise_for_status()
+    root.post(
+        f"/v1/auth/{mount}/config",
+        json={
+            "kubernetes_host": hub_api.url,
+            "kubernetes_ca_cert": hub_api.ca_file.read_text(),
+            "token_reviewer_jwt": hub_api.admin_token,
+        },
+    ).raise_for_status()
+    policy = 'path "secret/data/m4d/*" { capabilities = ["read"] }'
+    root.put("/v1/sys/policies/acl/m4d-modules", json={"policy": policy}).raise_for_status()
+    root.post(
+        f"/v1/auth/{mount}/role/m4d-modules",
+        json={
+            "bound_service_account_names": [sa],
+            "bound_service_account_namespaces": ["default"],
+            "policies": ["m4d-modules"],
+        },
+    ).raise_for_status()
+    root.close()
+
+    source = CredentialSource(
+        kind="vault", address=vault.address, auth="kubernetes", role="m4d-modules", auth_path=mount, jwt_file=str(jwt)
+    )
+    credentials = open_store(source, {})
+    assert credentials.resolve("m4d/hash-key") == {"key": KEY}
+    other = open_store(source.model_copy(update={"role": "no-such-role"}), {})
+    with pytest.raises((UnauthorizedError, ForbiddenError)) as refused:
+        other.resolve("m4d/hash-key")
+    assert jwt.read_text() not in str(refused.value)
