@@ -1,0 +1,172 @@
+"""`m4d cluster`: onboard member clusters from templates, and list them.
+
+m4d cluster onboard NAME --template T --region R [--set k=v] [--bundle DIR|-]
+m4d cluster list
+m4d cluster templates
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import click
+
+from m4d.cli.context import CliContext, pass_context
+from m4d.cli.gitops import gitops_options, gitops_settings
+
+
+@click.group()
+def cluster() -> None:
+    """Member clusters: onboard from a template, list with their heartbeat and applied revision."""
+
+
+def _parse_sets(sets: tuple[str, ...]) -> dict[str, str]:
+    values: dict[str, str] = {}
+    for item in sets:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise click.BadParameter(f"{item!r} is not KEY=VALUE", param_hint="--set")
+        values[key.strip()] = value
+    return values
+
+
+def _write_bundle(files: dict[str, bytes], target: str) -> str:
+    if target == "-":
+        sys.stdout.buffer.write(b"---\n".join(files[name] for name in sorted(files)))
+        sys.stdout.flush()
+        return "stdout"
+    folder = Path(target)
+    folder.mkdir(parents=True, exist_ok=True)
+    folder.chmod(0o700)  # the hub connection Secret is in there
+    for name, content in sorted(files.items()):
+        path = folder / name
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as f:
+            f.write(content)
+    return str(folder)
+
+
+@cluster.command()
+@click.argument("name")
+@click.option("-t", "--template", required=True, help="Template name in cluster-templates/, or a template file.")
+@click.option("--region", help="The cluster's region (the template's `region` parameter).")
+@click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="A template parameter; repeatable.")
+@click.option("--bundle", metavar="DIR|-", help="Write the member install bundle to DIR or stdout (-).")
+@click.option("--hub-kubeconfig", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Kubeconfig of the agent's identity on the hub (default: the hub's --kube-context).")  # fmt: skip
+@click.option("--hub-context", help="Context in --hub-kubeconfig (default: its current context).")
+@click.option("--image", help="Image of the agent in the bundle (default: m4d:<version>).")
+@gitops_options
+@pass_context
+def onboard(
+    ctx: CliContext,
+    name: str,
+    template: str,
+    region: str | None,
+    sets: tuple[str, ...],
+    bundle: str | None,
+    hub_kubeconfig: Path | None,
+    hub_context: str | None,
+    image: str | None,
+    gitops_repo: str | None,
+    gitops_branch: str | None,
+    gitops_mode: str | None,
+) -> None:
+    """Create the MemberCluster NAME on the hub from a template, register it in the GitOps repository
+    (its folder and Argo CD Application, no secrets), and write the member's install bundle."""
+    from m4d.generator import bundle as bundles  # noqa: PLC0415
+    from m4d.generator.cluster_template import load_template  # noqa: PLC0415
+    from m4d.generator.onboarding import onboard as do_onboard  # noqa: PLC0415
+
+    values = _parse_sets(sets)
+    if region is not None:
+        values["region"] = region
+    chosen = load_template(template)
+    hub_config = None
+    if bundle is not None:
+        source = hub_kubeconfig or (
+            Path(ctx.target.kubeconfig) if ctx.target.kube_context and ctx.target.kubeconfig else None
+        )
+        if source is None:
+            raise click.UsageError(
+                "the bundle's hub connection needs a hub API the member can reach: pass --hub-kubeconfig "
+                f"(an embedded hub runs its members' agents on this machine: m4d --hub {ctx.target.hub_dir} "
+                f"agent --cluster {name})"
+            )
+        hub_config = bundles.hub_kubeconfig(
+            source, hub_context or (None if hub_kubeconfig else ctx.target.kube_context)
+        )
+    settings = gitops_settings(ctx, gitops_repo, gitops_branch, gitops_mode)
+    done = do_onboard(ctx.hub(), settings, name, chosen, values)
+    spec = done.cluster.spec
+    where = f"region {spec.region}" + (f", zone {spec.zone}" if spec.zone else "")
+    ctx.console.print(f"membercluster/{name} {done.verb} from template {chosen.name} ({where})", highlight=False)
+    write = done.write
+    if write.review is not None:
+        ctx.console.print(f"registration awaits review on branch {write.review.branch}: {write.review.url}")
+    elif write.commit:
+        ctx.console.print(f"registered in {settings.remote.url} at {write.commit[:12]}", highlight=False)
+    else:
+        ctx.console.print(f"already registered in {settings.remote.url}", highlight=False)
+    if hub_config is not None and bundle is not None:
+        files = bundles.member_bundle(name, hub_config, image or bundles.DEFAULT_IMAGE)
+        out = _write_bundle(files, bundle)
+        if out != "stdout":
+            ctx.console.print(f"member install bundle in {out}: kubectl apply -f {out} (on the member)")
+
+
+@cluster.command("list")
+@pass_context
+def list_clusters(ctx: CliContext) -> None:
+    """Member clusters with region, labels, readiness, last heartbeat and applied revision."""
+    from rich.table import Table  # noqa: PLC0415
+
+    from m4d.api.cluster import MemberCluster  # noqa: PLC0415
+    from m4d.api.meta import find_condition  # noqa: PLC0415
+    from m4d.cli.output import age  # noqa: PLC0415
+
+    items = ctx.hub().list(MemberCluster).items
+    if not items:
+        ctx.err.print("No member clusters. Onboard one: m4d cluster onboard NAME --template plain --region R")
+        return
+    table = Table(box=None, pad_edge=False, header_style="bold")
+    for column in ("NAME", "REGION", "ZONE", "LABELS", "READY", "HEARTBEAT", "APPLIED REVISION"):
+        table.add_column(column, overflow="fold")
+    for c in items:
+        status = c.status
+        ready = find_condition(status.conditions, "Ready") if status else None
+        labels = ",".join(f"{k}={v}" for k, v in sorted(c.spec.labels.items())) or "<none>"
+        table.add_row(
+            c.name,
+            c.spec.region,
+            c.spec.zone or "<none>",
+            labels,
+            ready.status if ready else "Unknown",
+            age(status.last_heartbeat) if status and status.last_heartbeat else "<never>",
+            (status.applied_revision or "<none>")[:12] if status else "<none>",
+        )
+    ctx.console.print(table, highlight=False)
+
+
+@cluster.command()
+@pass_context
+def templates(ctx: CliContext) -> None:
+    """The cluster templates and their parameters."""
+    from m4d.generator.cluster_template import available, load_template, templates_dir  # noqa: PLC0415
+
+    names = available()
+    if not names:
+        ctx.err.print(f"no templates in {templates_dir()} (set M4D_CLUSTER_TEMPLATES)")
+        return
+    for name in names:
+        t = load_template(name)
+        click.echo(f"{name}: {t.description}")
+        for p in t.body.parameters:
+            how = "required" if p.required else f"default {p.default!r}"
+            allowed = f", one of {', '.join(p.enum)}" if p.enum else ""
+            click.echo(f"  --set {p.name}=...  ({how}{allowed}) {p.description}")
+
+
+COMMANDS = [cluster]
