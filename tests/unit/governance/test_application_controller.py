@@ -30,8 +30,9 @@ def hub(tmp_path: Path) -> Iterator[LocalCluster]:
     store.close()
 
 
-def controller(hub: LocalCluster, catalog: Path = SAMPLE_CATALOG, **kw: float) -> ApplicationController:
-    return ApplicationController(hub, catalog=FileCatalog(catalog), policy=BuiltinPolicyEngine(SAMPLE_POLICIES), **kw)
+def controller(hub: LocalCluster, catalog: Path = SAMPLE_CATALOG, recheck_after: float = 60.0) -> ApplicationController:
+    engine = BuiltinPolicyEngine(SAMPLE_POLICIES)
+    return ApplicationController(hub, catalog=FileCatalog(catalog), policy=engine, recheck_after=recheck_after)
 
 
 def settle(*controllers: ApplicationController) -> None:
