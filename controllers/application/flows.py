@@ -164,7 +164,7 @@ class FlowPlanner:
             deployment = module.spec.deployment
             self.rec.modules[module.name] = PlotterModule(module=module.name, deployment=deployment, api=api)
         return Step(
-            name=f"{self.flow_name}-{suffix}",
+            name=self.flow_name if suffix == self.rec.data.flow else f"{self.flow_name}-{suffix}",
             cluster=cluster.name,
             module=module.name,
             capability=cap.capability,
