@@ -102,27 +102,31 @@ def onboard(
     done = do_onboard(ctx.hub(), settings, name, chosen, values)
     spec = done.cluster.spec
     where = f"region {spec.region}" + (f", zone {spec.zone}" if spec.zone else "")
-    ctx.console.print(f"membercluster/{name} {done.verb} from template {chosen.name} ({where})", highlight=False)
+    ctx.console.print(
+        f"membercluster/{name} {done.verb} from template {chosen.name} ({where})", highlight=False, soft_wrap=True
+    )
     write = done.write
     if write.review is not None:
-        ctx.console.print(f"registration awaits review on branch {write.review.branch}: {write.review.url}")
+        ctx.console.print(
+            f"registration awaits review on branch {write.review.branch}: {write.review.url}", soft_wrap=True
+        )
     elif write.commit:
-        ctx.console.print(f"registered in {settings.remote.url} at {write.commit[:12]}", highlight=False)
+        ctx.console.print(
+            f"registered in {settings.remote.url} at {write.commit[:12]}", highlight=False, soft_wrap=True
+        )
     else:
-        ctx.console.print(f"already registered in {settings.remote.url}", highlight=False)
+        ctx.console.print(f"already registered in {settings.remote.url}", highlight=False, soft_wrap=True)
     if hub_config is not None and bundle is not None:
         files = bundles.member_bundle(name, hub_config, image or bundles.DEFAULT_IMAGE)
         out = _write_bundle(files, bundle)
         if out != "stdout":
-            ctx.console.print(f"member install bundle in {out}: kubectl apply -f {out} (on the member)")
+            ctx.console.print(f"member install bundle in {out}: kubectl apply -f {out} (on the member)", soft_wrap=True)
 
 
 @cluster.command("list")
 @pass_context
 def list_clusters(ctx: CliContext) -> None:
     """Member clusters with region, labels, readiness, last heartbeat and applied revision."""
-    from rich.table import Table  # noqa: PLC0415
-
     from m4d.api.cluster import MemberCluster  # noqa: PLC0415
     from m4d.api.meta import find_condition  # noqa: PLC0415
     from m4d.cli.output import age  # noqa: PLC0415
@@ -131,23 +135,25 @@ def list_clusters(ctx: CliContext) -> None:
     if not items:
         ctx.err.print("No member clusters. Onboard one: m4d cluster onboard NAME --template plain --region R")
         return
-    table = Table(box=None, pad_edge=False, header_style="bold")
-    for column in ("NAME", "REGION", "ZONE", "LABELS", "READY", "HEARTBEAT", "APPLIED REVISION"):
-        table.add_column(column, overflow="fold")
+    rows = [["NAME", "REGION", "ZONE", "LABELS", "READY", "HEARTBEAT", "APPLIED REVISION"]]
     for c in items:
         status = c.status
         ready = find_condition(status.conditions, "Ready") if status else None
-        labels = ",".join(f"{k}={v}" for k, v in sorted(c.spec.labels.items())) or "<none>"
-        table.add_row(
-            c.name,
-            c.spec.region,
-            c.spec.zone or "<none>",
-            labels,
-            ready.status if ready else "Unknown",
-            age(status.last_heartbeat) if status and status.last_heartbeat else "<never>",
-            (status.applied_revision or "<none>")[:12] if status else "<none>",
+        rows.append(
+            [
+                c.name,
+                c.spec.region,
+                c.spec.zone or "<none>",
+                ",".join(f"{k}={v}" for k, v in sorted(c.spec.labels.items())) or "<none>",
+                ready.status if ready else "Unknown",
+                age(status.last_heartbeat) if status and status.last_heartbeat else "<never>",
+                (status.applied_revision or "<none>")[:12] if status else "<none>",
+            ]
         )
-    ctx.console.print(table, highlight=False)
+    # Plain aligned columns, never wrapped or cut, as kubectl prints them (scripts read this too).
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        click.echo("   ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
 
 
 @cluster.command()
@@ -158,7 +164,7 @@ def templates(ctx: CliContext) -> None:
 
     names = available()
     if not names:
-        ctx.err.print(f"no templates in {templates_dir()} (set M4D_CLUSTER_TEMPLATES)")
+        ctx.err.print(f"no templates in {templates_dir()} (set M4D_CLUSTER_TEMPLATES)", soft_wrap=True)
         return
     for name in names:
         t = load_template(name)

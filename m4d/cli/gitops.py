@@ -88,10 +88,12 @@ def render(
     blueprints = sum(1 for o in result.rendered.origins.values() if o.kind == "Blueprint")
     ctx.console.print(
         f"wrote {len(result.rendered.files)} files to {out}: {blueprints} Blueprints for "
-        f"{len(plotters) - len(result.errors)} Plotters on {len(clusters)} clusters"
+        f"{len(plotters) - len(result.errors)} Plotters on {len(clusters)} clusters",
+        highlight=False,
+        soft_wrap=True,
     )
     for key, error in sorted(result.errors.items()):
-        ctx.err.print(f"[red]not rendered[/red] Plotter {key}: {error}", highlight=False)
+        ctx.err.print(f"[red]not rendered[/red] Plotter {key}: {error}", highlight=False, soft_wrap=True)
     if result.errors:
         raise click.exceptions.Exit(1)
 
@@ -112,13 +114,17 @@ def sync(ctx: CliContext, gitops_repo: str | None, gitops_branch: str | None, gi
     finally:
         writer.close()
     if result.review is not None:
-        ctx.console.print(f"review branch {result.review.branch}: {result.review.url}")
+        ctx.console.print(f"review branch {result.review.branch}: {result.review.url}", soft_wrap=True)
     elif result.commit:
-        ctx.console.print(f"committed {result.commit[:12]} to {settings.branch}: {len(result.changed)} files changed")
+        ctx.console.print(
+            f"committed {result.commit[:12]} to {settings.branch}: {len(result.changed)} files changed", soft_wrap=True
+        )
     else:
-        ctx.console.print(f"{settings.branch} at {(result.revision or 'nothing')[:12]} already holds the tree")
+        ctx.console.print(
+            f"{settings.branch} at {(result.revision or 'nothing')[:12]} already holds the tree", soft_wrap=True
+        )
     for key, error in sorted(errors.items()):
-        ctx.err.print(f"[red]not rendered[/red] Plotter {key}: {error}", highlight=False)
+        ctx.err.print(f"[red]not rendered[/red] Plotter {key}: {error}", highlight=False, soft_wrap=True)
     if errors:
         raise click.exceptions.Exit(1)
 
@@ -134,9 +140,9 @@ def show(ctx: CliContext, gitops_repo: str | None, gitops_branch: str | None, gi
         head = writer.head()
     finally:
         writer.close()
-    ctx.console.print(f"repository {settings.remote.url}", highlight=False)
-    ctx.console.print(f"branch     {settings.branch} at {head or '(no commits yet)'}", highlight=False)
-    ctx.console.print(f"mode       {settings.mode}", highlight=False)
+    ctx.console.print(f"repository {settings.remote.url}", highlight=False, soft_wrap=True)
+    ctx.console.print(f"branch     {settings.branch} at {head or '(no commits yet)'}", highlight=False, soft_wrap=True)
+    ctx.console.print(f"mode       {settings.mode}", highlight=False, soft_wrap=True)
 
 
 COMMANDS = [gitops]
