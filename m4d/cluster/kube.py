@@ -105,9 +105,15 @@ class KubeCluster(Cluster):
             meta.pop("namespace", None)
         return body, namespace
 
+    @staticmethod
+    def _named(obj: Resource, resource: ResourceType) -> None:
+        if not obj.name:
+            raise InvalidError(resource.kind, [FieldError("metadata.name", "required")])
+
     def _replace(self, obj: R, subresource: str | None) -> R:
         """PUT the object (or its status); without a resourceVersion, against whatever is current."""
         resource = ResourceType.of(kind_info(type(obj)))
+        self._named(obj, resource)
         body, ns = self._body(obj, resource, keep_status=subresource == "status")
         what = resource.describe(obj.name, ns) + (f" {subresource}" if subresource else "")
         path = resource.item(obj.name, ns, subresource)
@@ -193,6 +199,7 @@ class KubeCluster(Cluster):
 
     def apply(self, obj: R, field_manager: str, force: bool = True) -> R:
         resource = ResourceType.of(kind_info(type(obj)))
+        self._named(obj, resource)
         body, ns = self._body(obj, resource, keep_status=False)
         # Only what this manager means to own: no server-set metadata, no resourceVersion precondition.
         meta = body["metadata"]
