@@ -7,6 +7,7 @@ Configuration comes from `<hub dir>/hub.yaml` (all keys optional), overridden by
     policyDefault: allow                   # built-in engine only: allow | deny what no rule decides
     taxonomy: [site-taxonomy/]             # operator taxonomy layers (files or directories of *.json)
     connectorTimeout: 5                    # seconds per catalog / policy manager request
+    resyncAfter: 300                       # re-evaluate settled applications (catalogs and policies change)
 
 Without a setting, the embedded default looks in the hub directory: `file:<hub>/catalog` and
 `builtin:<hub>/policies`. Relative paths in hub.yaml are relative to the directory `m4d` runs in.
@@ -38,6 +39,7 @@ class HubFile(Model):
     policy_default: Literal["allow", "deny"] | None = None
     taxonomy: list[str] = Field(default_factory=list)
     connector_timeout: float | None = Field(default=None, gt=0)
+    resync_after: float | None = Field(default=None, gt=0)
 
 
 @dataclass(frozen=True)
@@ -70,6 +72,7 @@ class HubConfig:
             policy_default=settings.policy_default,
             taxonomy=tuple(Path(p) for p in settings.taxonomy),
             connector_timeout=settings.connector_timeout or config.connector_timeout,
+            resync_after=settings.resync_after,
         )
 
 

@@ -108,7 +108,8 @@ def run(
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
-    config = replace(hub_config(ctx, catalog, policy, policy_default, taxonomy, connector_timeout), resync_after=resync)
+    config = hub_config(ctx, catalog, policy, policy_default, taxonomy, connector_timeout)
+    config = replace(config, resync_after=resync or config.resync_after)
     built = build_hub(ctx.hub(), config)
     names = ", ".join(c.name for c in built.controllers)
     ctx.err.print(
