@@ -28,7 +28,7 @@ def _python_value(lit: Literal) -> Any:
     return lit.value
 
 
-def _field_type(schema: pa.Schema, column: Column) -> pa.DataType:
+def field_type(schema: pa.Schema, column: Column) -> pa.DataType:
     index = schema.get_field_index(column.name)
     if index < 0:
         raise PredicateError(f"the predicate names column {column.name!r}, which the asset does not have")
@@ -48,7 +48,7 @@ def _fits(lit: Literal, target: pa.DataType) -> bool:
     return bool(temporal)  # date and timestamp literals
 
 
-def _scalar(lit: Literal, target: pa.DataType | None) -> pa.Scalar:
+def scalar(lit: Literal, target: pa.DataType | None) -> pa.Scalar:
     value = _python_value(lit)
     if target is None:
         return pa.scalar(value)
@@ -64,10 +64,10 @@ def _scalar(lit: Literal, target: pa.DataType | None) -> pa.Scalar:
 
 def _operand(side: Column | Literal, other: Column | Literal, schema: pa.Schema) -> pc.Expression:
     if isinstance(side, Column):
-        _field_type(schema, side)
+        field_type(schema, side)
         return pc.field(side.name)
-    target = _field_type(schema, other) if isinstance(other, Column) else None
-    return pc.scalar(_scalar(side, target))
+    target = field_type(schema, other) if isinstance(other, Column) else None
+    return pc.scalar(scalar(side, target))
 
 
 def _compile(node: Node, schema: pa.Schema) -> pc.Expression:
@@ -83,17 +83,19 @@ def _compile(node: Node, schema: pa.Schema) -> pc.Expression:
                 ">=": lambda: lhs >= rhs,
             }[op]()
         case InList(column=col, values=values, negated=negated):
-            target = _field_type(schema, col)
-            options = pa.array([_scalar(v, target).as_py() for v in values], type=target)
-            expr = pc.field(col.name).isin(options)
+            target = field_type(schema, col)
+            options = pa.array([scalar(v, target).as_py() for v in values], type=target)
+            field = pc.field(col.name)
+            # SQL: a null is neither in nor not in a list (the row is dropped either way).
+            expr = pc.if_else(field.is_null(), pc.scalar(pa.scalar(None, pa.bool_())), field.isin(options))
             return ~expr if negated else expr
         case IsNull(column=col, negated=negated):
-            _field_type(schema, col)
+            field_type(schema, col)
             return pc.field(col.name).is_valid() if negated else pc.field(col.name).is_null()
         case Between(column=col, low=low, high=high, negated=negated):
-            target = _field_type(schema, col)
+            target = field_type(schema, col)
             field = pc.field(col.name)
-            expr = (field >= pc.scalar(_scalar(low, target))) & (field <= pc.scalar(_scalar(high, target)))
+            expr = (field >= pc.scalar(scalar(low, target))) & (field <= pc.scalar(scalar(high, target)))
             return ~expr if negated else expr
         case And(items=items):
             result = _compile(items[0], schema)

@@ -6,6 +6,7 @@ import pyarrow as pa
 
 from m4d.modules.actions import FILTER_ROWS
 from m4d.modules.predicate import columns, compile_predicate
+from m4d.modules.predicate.evaluate import evaluator
 from m4d.modules.transforms.base import Transform
 
 
@@ -15,6 +16,7 @@ class FilterRows(Transform):
     def __init__(self, predicate: str, schema: pa.Schema) -> None:
         self.predicate = predicate
         self.expression, tree = compile_predicate(predicate, schema)
+        self._mask = evaluator(tree, schema)
         self._reads = frozenset(columns(tree))
 
     def __repr__(self) -> str:
@@ -27,4 +29,9 @@ class FilterRows(Transform):
         return schema
 
     def apply(self, batch: pa.RecordBatch) -> pa.RecordBatch:
-        return batch.filter(self.expression)
+        mask = self._mask(batch)
+        if isinstance(mask, pa.ChunkedArray):
+            mask = mask.combine_chunks()
+        if mask.null_count == 0 and mask.true_count == len(mask):
+            return batch  # every row passes: no copy
+        return batch.filter(mask)

@@ -5,6 +5,7 @@ import pyarrow as pa
 import pytest
 
 from m4d.modules.predicate import PredicateError, columns, compile_predicate, parse
+from m4d.modules.predicate.evaluate import evaluator
 
 SCHEMA = pa.schema(
     [
@@ -93,3 +94,30 @@ def test_nesting_and_length_are_bounded() -> None:
         compile_predicate("(" * 100 + "age = 1" + ")" * 100, SCHEMA)
     with pytest.raises(PredicateError, match="longer than"):
         compile_predicate("age = 1 or " * 1000 + "age = 2", SCHEMA)
+
+
+@pytest.mark.parametrize(
+    "predicate",
+    [
+        "country = 'DE' and age >= 18",
+        "country in ('FR', 'US') or age is null",
+        "country not in ('DE')",
+        "not (age < 18) or score > 2",
+        "age not between 18 and 40",
+        "ts >= timestamp '2024-01-03' and ok = true",
+        "18 <= age and not ok = false",
+        "age is not null",
+    ],
+)
+def test_the_batch_evaluator_agrees_with_the_expression(predicate: str) -> None:
+    expression, tree = compile_predicate(predicate, SCHEMA)
+    batch = TABLE.to_batches()[0]
+    mask = evaluator(tree, SCHEMA)(batch)
+    assert batch.filter(mask).equals(batch.filter(expression))
+    projected = batch.select(sorted(columns(tree)))  # fewer columns, other positions
+    assert projected.filter(evaluator(tree, SCHEMA)(projected)).num_rows == batch.filter(expression).num_rows
+
+
+def test_null_is_neither_in_nor_not_in_a_list() -> None:
+    assert rows("age not in (17)") == [18, 40]
+    assert rows("not (age in (17))") == [18, 40]
