@@ -8,7 +8,7 @@ from `Setting.decide`, which only looks them up (the controller asked the policy
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 from m4d.api.application import Consideration, M4DApplication, Verdict
@@ -340,17 +340,17 @@ class FlowPlanner:
             f"{module.name} on cluster {cluster.name} enforcing {_actions_text(rest)}",
         )
 
-    def copies(self, prefer_geos: list[str]) -> list[_Copy]:
-        """Every (storage, cluster, copy module) that may copy the asset, in preference order."""
+    def copies(self, prefer_geos: list[str]) -> Iterator[_Copy]:
+        """Each (storage, cluster, copy module) that may copy the asset, in preference order, found lazily:
+        candidates after the one that is taken are never asked about."""
         rec, asset = self.rec, self.asset
         copiers = self.s.with_capability("copy")
         if not copiers:
             self.copy_blockers.append(("module", "no module has the copy capability"))
         if not self.s.storage:
             self.copy_blockers.append(("storage", "no usable M4DStorageAccount to copy to"))
-        out: list[_Copy] = []
         if not copiers or not self.s.storage:
-            return out  # nothing to ask the policy manager about
+            return  # nothing to ask the policy manager about
         app = self.s.app
         accounts = sorted(
             self.s.storage,
@@ -380,11 +380,10 @@ class FlowPlanner:
                     elif missing := missing_actions(cap, [a.action for a in actions]):
                         why = f"cannot enforce {', '.join(missing)}"
                     else:
-                        out.append(_Copy(account, target, cluster, module, cap, actions, decision))
+                        yield _Copy(account, target, cluster, module, cap, actions, decision)
                         continue
                     rec.consider("copy", "rejected", why, module=module.name, **where)
                     self.copy_blockers.append(("module", f"module {module.name} {why}"))
-        return out
 
     # -- write and copy flows -------------------------------------------------------------------
 

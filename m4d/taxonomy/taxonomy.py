@@ -7,6 +7,7 @@ Every check returns `FieldError`s whose path names the field (prefixed by where 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from functools import cache
 from pathlib import Path
@@ -16,6 +17,8 @@ from jsonschema import Draft7Validator, ValidationError
 
 from m4d.errors import FieldError
 from m4d.taxonomy.layering import Document, compose
+
+_MEMO_SIZE = 4096
 
 
 def _join(prefix: str, part: str | int) -> str:
@@ -41,6 +44,7 @@ class Taxonomy:
         self.document: Document = {**document, "definitions": defs}
         self.layers = tuple(layers)
         self._validators: dict[str, Draft7Validator] = {}
+        self._memo: dict[tuple[str, str, str], list[FieldError]] = {}
 
     @staticmethod
     def _keys(defs: Document, point: str) -> list[str]:
@@ -67,7 +71,24 @@ class Taxonomy:
     # -- checks ---------------------------------------------------------------------------------
 
     def check(self, pointer: str, value: Any, path: str = "") -> list[FieldError]:
-        """Validate `value` against the schema at `pointer` (e.g. `/definitions/Interface`)."""
+        """Validate `value` against the schema at `pointer` (e.g. `/definitions/Interface`).
+
+        Answers are remembered by content: the planner checks the same modules and storage accounts on
+        every reconcile, and JSON Schema validation is the expensive part of planning.
+        """
+        try:
+            key = (pointer, path, json.dumps(value, sort_keys=True))
+        except (TypeError, ValueError):
+            return self._check(pointer, value, path)
+        found = self._memo.get(key)
+        if found is None:
+            found = self._check(pointer, value, path)
+            if len(self._memo) >= _MEMO_SIZE:
+                self._memo.clear()
+            self._memo[key] = found
+        return list(found)
+
+    def _check(self, pointer: str, value: Any, path: str) -> list[FieldError]:
         validator = self._validator(pointer)
         errors = sorted(validator.iter_errors(value), key=lambda e: (list(map(str, e.absolute_path)), e.message))
         return [f for e in errors for f in self._field_errors(e, path, pointer)]
