@@ -14,6 +14,7 @@ import logging
 import os
 import signal
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -58,7 +59,11 @@ class ProcessSpec:
 
     def argv(self) -> list[str]:
         values = {"config": str(self.config_file), "ready_file": str(self.ready_file), "port": "0"}
-        return [part.format(**values) for part in self.command]
+        argv = [part.format(**values) for part in self.command]
+        if argv and argv[0] == "m4d":
+            # The platform's own modules run with the agent's interpreter, whatever PATH says.
+            argv = [sys.executable, "-m", "m4d.cli", *argv[1:]]
+        return argv
 
 
 class _Adopted:

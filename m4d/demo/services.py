@@ -1,0 +1,109 @@
+"""The demo's long-running parts as background processes, tracked by pid files so `m4d down` can stop them.
+
+Each service is an `m4d` command (hub controllers, sync, one agent per member) with its log in
+`<hub>/logs/<name>.log` and its pid in `<hub>/pids/<name>.pid`. They outlive the `m4d demo` command
+when it is run with --keep.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from m4d.errors import PermanentError
+
+
+@dataclass(frozen=True)
+class Service:
+    name: str
+    args: tuple[str, ...]  # arguments after `m4d --hub DIR`
+
+
+def _pid_dir(hub: Path) -> Path:
+    return hub / "pids"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:  # a zombie (exited, not yet reaped) is not alive
+        state = Path(f"/proc/{pid}/stat").read_text().split()[2]
+    except (OSError, IndexError):
+        return True
+    return state != "Z"
+
+
+def running(hub: Path) -> dict[str, int]:
+    """Services of this hub directory whose process is still alive."""
+    out: dict[str, int] = {}
+    for pid_file in sorted(_pid_dir(hub).glob("*.pid")):
+        try:
+            pid = int(pid_file.read_text())
+        except (OSError, ValueError):
+            continue
+        if _alive(pid):
+            out[pid_file.stem] = pid
+    return out
+
+
+def start(hub: Path, service: Service, env: dict[str, str] | None = None) -> int:
+    (hub / "logs").mkdir(parents=True, exist_ok=True)
+    _pid_dir(hub).mkdir(parents=True, exist_ok=True)
+    command = [sys.executable, "-m", "m4d.cli", "--hub", str(hub), *service.args]
+    with (hub / "logs" / f"{service.name}.log").open("ab") as log:
+        process = subprocess.Popen(
+            command,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,  # its own process group: `m4d down` stops it with what it started
+            env={**os.environ, **(env or {})},
+        )
+    (_pid_dir(hub) / f"{service.name}.pid").write_text(str(process.pid))
+    time.sleep(0.05)
+    if process.poll() is not None:
+        raise PermanentError(f"{service.name} exited at once; see {hub / 'logs' / f'{service.name}.log'}")
+    return process.pid
+
+
+def stop_all(hub: Path, timeout: float = 15.0) -> list[str]:
+    """Stop every service (and the module processes the agents started); names of what was stopped."""
+    stopped = []
+    alive = running(hub)
+    for name, pid in alive.items():
+        try:
+            os.killpg(pid, signal.SIGTERM)
+        except ProcessLookupError:
+            continue
+        stopped.append(name)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and any(_alive(pid) for pid in alive.values()):
+        time.sleep(0.1)
+    for pid in alive.values():
+        if _alive(pid):
+            os.killpg(pid, signal.SIGKILL)
+    for pid_file in _pid_dir(hub).glob("*.pid"):
+        pid_file.unlink(missing_ok=True)
+    _stop_modules(hub)
+    return stopped
+
+
+def _stop_modules(hub: Path) -> None:
+    """Module processes run in their own sessions (they survive agent restarts): stop them by pid file."""
+    for pid_file in (hub / "run").rglob("pid"):
+        try:
+            pid = int(pid_file.read_text())
+        except (OSError, ValueError):
+            continue
+        cmdline = Path(f"/proc/{pid}/cmdline")
+        if _alive(pid) and cmdline.exists() and str(pid_file.parent) in cmdline.read_bytes().decode(errors="replace"):
+            os.killpg(pid, signal.SIGTERM)
