@@ -16,7 +16,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from m4d.api.application import AssetState, M4DApplication
+from m4d.api.application import AssetState, DataContext, M4DApplication
 from m4d.api.common import Action
 from m4d.api.meta import find_condition
 from m4d.api.registry import UnknownKindError, kind_info
@@ -69,13 +69,10 @@ def render(console: Console, app: M4DApplication, states: dict[str, AssetState],
         render_asset(console, key, state, by_key.get(key.split(" (")[0]))
 
 
-def render_asset(console: Console, key: str, state: AssetState, data: object) -> None:
+def render_asset(console: Console, key: str, state: AssetState, data: DataContext | None) -> None:
     kind, reason, message = outcome(state)
     style = _OUTCOME_STYLE.get(kind, "white")
-    wants = ""
-    if data is not None:
-        flow, interface = getattr(data, "flow", ""), getattr(data, "requirements", None)
-        wants = f" ({flow} as {interface.interface})" if interface is not None else f" ({flow})"
+    wants = f" ({data.flow} as {data.requirements.interface})" if data is not None else ""
     console.print()
     console.print(f"[bold]Asset {escape(key)}[/]{escape(wants)}: [{style}]{kind}[/] ({escape(reason)})")
     console.print(f"  {escape(message)}")
