@@ -102,10 +102,29 @@ class Manifests:
         return token
 
     def install_crds(self, crds: Iterable[Manifest], field_manager: str, timeout: float = 60.0) -> list[str]:
-        """Apply CustomResourceDefinitions and wait until the server serves every one (Established)."""
-        names = [str(self.apply(crd, field_manager)["metadata"]["name"]) for crd in crds]
-        self.wait_established(names, timeout)
+        """Apply CustomResourceDefinitions and wait until the server serves every kind they define."""
+        docs = list(crds)
+        deadline = time.monotonic() + timeout
+        names = [str(self.apply(crd, field_manager)["metadata"]["name"]) for crd in docs]
+        self.wait_established(names, max(0.0, deadline - time.monotonic()))
+        self.wait_discoverable(docs, deadline)
         return names
+
+    def wait_discoverable(self, crds: Iterable[Manifest], deadline: float) -> None:
+        """Established is not yet discoverable: the server's discovery documents follow a moment later."""
+        for crd in crds:
+            spec = crd["spec"]
+            kind = spec["names"]["kind"]
+            for version in (v["name"] for v in spec["versions"] if v.get("served", True)):
+                api_version = f"{spec['group']}/{version}"
+                while True:
+                    try:
+                        self.discovery.resolve(api_version, kind)
+                        break
+                    except NotFoundError as exc:
+                        if time.monotonic() > deadline:
+                            raise TemporaryError(f"{exc} (its CRD is established, but discovery lags)") from exc
+                        time.sleep(0.1)
 
     def wait_established(self, names: Iterable[str], timeout: float = 60.0) -> None:
         pending = list(names)
