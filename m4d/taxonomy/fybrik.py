@@ -1,6 +1,6 @@
 """Fybrik's own taxonomy schemas, to validate messages on the Fybrik connector APIs at the edge.
 
-The files in `m4d/taxonomy/fybrik/` are Fybrik's, unchanged; they refer to each other by relative file
+The files in `m4d/taxonomy/fybrik_schemas/` are Fybrik's, unchanged; they refer to each other by relative file
 name (`taxonomy.json#/definitions/...`), which a registry keyed by URIs in one folder resolves.
 """
 
@@ -23,7 +23,7 @@ FILES = ("taxonomy.json", "datacatalog.json", "policymanager.json")
 
 @cache
 def _registry() -> Registry[Any]:
-    folder = resources.files("m4d.taxonomy") / "fybrik"
+    folder = resources.files("m4d.taxonomy") / "fybrik_schemas"
     pairs: list[tuple[str, Resource[Any]]] = []
     for name in FILES:
         pairs.append((_BASE + name, DRAFT7.create_resource(json.loads((folder / name).read_text()))))

@@ -134,7 +134,7 @@ def test_fybrik_taxonomy_loads_as_a_layer() -> None:
 
 
 def test_packaged_fybrik_schemas_are_fybriks() -> None:
-    packaged = Path(__file__).resolve().parents[3] / "m4d" / "taxonomy" / "fybrik"
+    packaged = Path(__file__).resolve().parents[3] / "m4d" / "taxonomy" / "fybrik_schemas"
     for name in ("taxonomy.json", "datacatalog.json", "policymanager.json"):
         assert (packaged / name).read_bytes() == (shared_fybrik() / "taxonomy" / name).read_bytes(), name
 

@@ -1,0 +1,1 @@
+"""Fybrik's taxonomy schemas, unchanged (see SOURCE.txt)."""

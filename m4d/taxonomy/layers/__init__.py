@@ -1,0 +1,1 @@
+"""Built-in taxonomy layers (JSON Schema documents), merged in file-name order."""
