@@ -8,77 +8,20 @@ from `Setting.decide`, which only looks them up (the controller asked the policy
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 
-from m4d.api.application import Consideration, M4DApplication, Verdict
+from m4d.api.application import Verdict
 from m4d.api.cluster import MemberCluster
-from m4d.api.common import Capability, DataStore, Interface
+from m4d.api.common import DataStore, Interface
 from m4d.api.module import M4DModule, ModuleCapability
 from m4d.api.plotter import PlotterAsset, PlotterFlow, PlotterModule, Step
-from m4d.api.storage import M4DStorageAccount
 from m4d.connectors.catalog.model import AssetInfo
 from m4d.connectors.policy.model import DecidedAction, Operation, PolicyDecision, PolicyRequest
-from m4d.controllers.application.actions import normalize, without
-from m4d.controllers.application.candidates import (
-    Failure,
-    capability,
-    copy_target,
-    describe_action,
-    has_capability,
-    interface_of,
-    missing_actions,
-    prefer,
-    slug,
-)
+from m4d.controllers.application.actions import normalize
+from m4d.controllers.application.candidates import Failure, capability, interface_of, missing_actions, prefer, slug
+from m4d.controllers.application.copying import copies, copy_then_read
 from m4d.controllers.application.record import AssetRecord
-
-Decide = Callable[[PolicyRequest], PolicyDecision | Failure]
-
-
-@dataclass
-class Setting:
-    """Everything the planner may use for one application, already filtered and sorted."""
-
-    app: M4DApplication
-    decide: Decide
-    modules: list[M4DModule]
-    clusters: list[MemberCluster]
-    storage: list[M4DStorageAccount]
-    workload: list[MemberCluster]  # where a module serving the workload may run
-    notes: list[Consideration] = field(default_factory=list)
-
-    def with_capability(self, kind: Capability) -> list[M4DModule]:
-        return [m for m in self.modules if has_capability(m, kind)]
-
-
-class Stop(Exception):
-    """A policy answer could not be had: the asset's outcome is this failure."""
-
-    def __init__(self, failure: Failure) -> None:
-        super().__init__(failure.message)
-        self.failure = failure
-
-
-def _summary(texts: Sequence[str], limit: int = 5) -> str:
-    unique = list(dict.fromkeys(texts))
-    more = len(unique) - limit
-    return "; ".join(unique[:limit]) + (f"; and {more} more (m4d explain shows all)" if more > 0 else "")
-
-
-def _actions_text(actions: Sequence[DecidedAction]) -> str:
-    return ", ".join(describe_action(a.action) for a in actions) or "no actions"
-
-
-@dataclass
-class _Copy:
-    storage: M4DStorageAccount
-    target: DataStore
-    cluster: MemberCluster
-    module: M4DModule
-    cap: ModuleCapability
-    actions: list[DecidedAction]
-    decision: PolicyDecision
+from m4d.controllers.application.setting import Setting, Stop, actions_text, summary
 
 
 class FlowPlanner:
@@ -189,12 +132,12 @@ class FlowPlanner:
         direct = [(r, d) for r, d in self.asked if r.action == flow and r.resource_geography is None]
         direct_text = self.denials_text(direct)
         copy_texts = [t for t in self.denials_text(self.copy_denials) if t not in direct_text]
-        copy_text = _summary([*copy_texts, *(text for _, text in self.copy_blockers)])
+        copy_text = summary([*copy_texts, *(text for _, text in self.copy_blockers)])
         if direct and all(d.denied for _, d in direct):
             for request, decision in self.asked:
                 if decision.denied:
                     self.decided(request.action, request.processing_geography, decision, request.describe())
-            message = _summary(direct_text)
+            message = summary(direct_text)
             if copy_needed and copy_text and flow != "copy":
                 message += f"; no copy helps: {copy_text}"
             rec.deny(message)
@@ -248,7 +191,7 @@ class FlowPlanner:
                 rec.consider(
                     "read",
                     verdict,
-                    f"reads {self.source}, enforces {_actions_text(actions)}",
+                    f"reads {self.source}, enforces {actions_text(actions)}",
                     module=module.name,
                     cluster=cluster.name,
                 )
@@ -261,131 +204,12 @@ class FlowPlanner:
             self.finish(
                 [step],
                 f"read by module {module.name} on cluster {cluster.name} ({cluster.spec.region}), "
-                f"enforcing {_actions_text(actions)}",
+                f"enforcing {actions_text(actions)}",
             )
             return
-        if self.copy_then_read(readers):
+        if copy_then_read(self, readers):
             return
         self.fail(f"read {asset.id} as {self.api}", copy_needed=True)
-
-    def copy_then_read(self, readers: list[M4DModule]) -> bool:
-        rec = self.rec
-        for copy in self.copies(prefer_geos=[c.spec.region for c in self.s.workload]):
-            for cluster in prefer(self.s.workload, copy.storage.spec.geography):
-                decision = self.ask("read", cluster.spec.region, resource_geo=copy.storage.spec.geography)
-                where = {"cluster": cluster.name, "storage": copy.storage.name}
-                if decision.denied:
-                    text = self.last_denial()
-                    rec.consider("read", "rejected", text, **where)
-                    self.copy_denials.append(self.asked[-1])
-                    continue
-                wanted = self.norm(decision.actions)
-                taken = [a for a in wanted if a.action.name in {x.name for x in copy.cap.actions}]
-                copy_actions = self.norm([*copy.actions, *taken])
-                rest = without(wanted, copy_actions)
-                sink = interface_of(copy.target)
-                for module in readers:
-                    cap = capability(module, "read", source=sink, api=self.api)
-                    if cap is None:
-                        why = f"does not read the copy ({sink}) and serve {self.api}"
-                    elif missing := missing_actions(cap, [a.action for a in rest]):
-                        why = f"cannot enforce {', '.join(missing)}, and copy module {copy.module.name} does not either"
-                    else:
-                        rec.consider(
-                            "copy",
-                            "chosen",
-                            f"copies {self.source} to {sink}, enforcing {_actions_text(copy_actions)}",
-                            module=copy.module.name,
-                            cluster=copy.cluster.name,
-                            storage=copy.storage.name,
-                        )
-                        rec.consider(
-                            "read",
-                            "chosen",
-                            f"reads the copy, enforcing {_actions_text(rest)}",
-                            module=module.name,
-                            **where,
-                        )
-                        self.finish_copy_read(copy, copy_actions, cluster, module, cap, rest, decision)
-                        return True
-                    rec.consider("read", "rejected", why, module=module.name, **where)
-                    self.copy_blockers.append(("module", f"module {module.name} {why}"))
-        return False
-
-    def finish_copy_read(
-        self,
-        copy: _Copy,
-        copy_actions: list[DecidedAction],
-        cluster: MemberCluster,
-        module: M4DModule,
-        cap: ModuleCapability,
-        rest: list[DecidedAction],
-        decision: PolicyDecision,
-    ) -> None:
-        rec, storage = self.rec, copy.storage
-        self.decided("copy", copy.cluster.spec.region, copy.decision, f"copy written to {storage.spec.geography}")
-        self.decided("read", cluster.spec.region, decision, f"read of the copy in {storage.spec.geography}")
-        rec.choose(copy.module.name, "copy", copy.cluster.name, copy_actions, storage=storage.name)
-        rec.choose(module.name, "read", cluster.name, rest, storage=storage.name)
-        steps = [
-            self.step(
-                "copy", copy.cluster, copy.module, copy.cap, copy_actions, source=self.asset.store, sink=copy.target
-            ),
-            self.step("read", cluster, module, cap, rest, source=copy.target),
-        ]
-        self.finish(
-            steps,
-            f"copied by module {copy.module.name} on cluster {copy.cluster.name} to storage account {storage.name} "
-            f"({storage.spec.geography}) enforcing {_actions_text(copy_actions)}, then read by module "
-            f"{module.name} on cluster {cluster.name} enforcing {_actions_text(rest)}",
-        )
-
-    def copies(self, prefer_geos: list[str]) -> Iterator[_Copy]:
-        """Each (storage, cluster, copy module) that may copy the asset, in preference order, found lazily:
-        candidates after the one that is taken are never asked about."""
-        rec, asset = self.rec, self.asset
-        copiers = self.s.with_capability("copy")
-        if not copiers:
-            self.copy_blockers.append(("module", "no module has the copy capability"))
-        if not self.s.storage:
-            self.copy_blockers.append(("storage", "no usable M4DStorageAccount to copy to"))
-        if not copiers or not self.s.storage:
-            return  # nothing to ask the policy manager about
-        app = self.s.app
-        accounts = sorted(
-            self.s.storage,
-            key=lambda a: (a.spec.geography not in prefer_geos, a.spec.geography != asset.geography, a.name),
-        )
-        for account in accounts:
-            target = copy_target(account, app.namespace or "default", app.name, asset.id)
-            if target is None:
-                why = f"cannot hold copies: connection kind {account.spec.connection.kind} has no copy layout"
-                rec.consider("copy", "rejected", why, storage=account.name)
-                self.copy_blockers.append(("storage", f"storage account {account.name} {why}"))
-                continue
-            for cluster in prefer(self.s.clusters, asset.geography, account.spec.geography):
-                where = {"cluster": cluster.name, "storage": account.name}
-                decision = self.ask("copy", cluster.spec.region, destination=account.spec.geography)
-                if decision.denied:
-                    text = self.last_denial()
-                    rec.consider("copy", "rejected", text, **where)
-                    self.copy_denials.append(self.asked[-1])
-                    continue
-                actions = self.norm(decision.actions)
-                sink = interface_of(target)
-                for module in copiers:
-                    cap = capability(module, "copy", source=self.source, sink=sink)
-                    if cap is None:
-                        why = f"does not copy {self.source} to {sink}"
-                    elif missing := missing_actions(cap, [a.action for a in actions]):
-                        why = f"cannot enforce {', '.join(missing)}"
-                    else:
-                        yield _Copy(account, target, cluster, module, cap, actions, decision)
-                        continue
-                    rec.consider("copy", "rejected", why, module=module.name, **where)
-                    self.copy_blockers.append(("module", f"module {module.name} {why}"))
-
-    # -- write and copy flows -------------------------------------------------------------------
 
     def write(self) -> None:
         rec, asset = self.rec, self.asset
@@ -408,7 +232,7 @@ class FlowPlanner:
                     rec.consider(
                         "write",
                         "chosen",
-                        f"writes {self.source}, enforcing {_actions_text(actions)}",
+                        f"writes {self.source}, enforcing {actions_text(actions)}",
                         module=module.name,
                         cluster=cluster.name,
                     )
@@ -417,8 +241,7 @@ class FlowPlanner:
                     step = self.step("write", cluster, module, cap, actions, sink=asset.store)
                     self.finish(
                         [step],
-                        f"written by module {module.name} on cluster {cluster.name}, enforcing "
-                        f"{_actions_text(actions)}",
+                        f"written by module {module.name} on cluster {cluster.name}, enforcing {actions_text(actions)}",
                     )
                     return
                 rec.consider("write", "rejected", why, module=module.name, cluster=cluster.name)
@@ -427,11 +250,11 @@ class FlowPlanner:
 
     def copy(self) -> None:
         rec = self.rec
-        for copy in self.copies(prefer_geos=[c.spec.region for c in self.s.workload]):
+        for copy in copies(self, prefer_geos=[c.spec.region for c in self.s.workload]):
             rec.consider(
                 "copy",
                 "chosen",
-                f"copies {self.source} to {interface_of(copy.target)}, enforcing {_actions_text(copy.actions)}",
+                f"copies {self.source} to {interface_of(copy.target)}, enforcing {actions_text(copy.actions)}",
                 module=copy.module.name,
                 cluster=copy.cluster.name,
                 storage=copy.storage.name,
@@ -445,7 +268,7 @@ class FlowPlanner:
             self.finish(
                 [step],
                 f"copied by module {copy.module.name} on cluster {copy.cluster.name} to storage "
-                f"account {copy.storage.name}, enforcing {_actions_text(copy.actions)}",
+                f"account {copy.storage.name}, enforcing {actions_text(copy.actions)}",
             )
             return
         self.fail(f"copy {self.asset.id}", copy_needed=True)

@@ -24,8 +24,9 @@ from m4d.api.plotter import AppRef, PlotterSpec
 from m4d.api.storage import M4DStorageAccount
 from m4d.connectors.catalog.model import AssetInfo
 from m4d.controllers.application.candidates import Failure, cluster_offline, module_unready
-from m4d.controllers.application.flows import Decide, FlowPlanner, Setting
+from m4d.controllers.application.flows import FlowPlanner
 from m4d.controllers.application.record import AssetRecord
+from m4d.controllers.application.setting import Decide, Setting
 from m4d.taxonomy import Taxonomy
 from m4d.taxonomy.resources import check_application, check_data_interface, check_module, check_storage
 
