@@ -36,11 +36,17 @@ class RedactColumns(ColumnTransform):
         super().__init__(columns)
         self.value = value
         self._constant = pa.array([], pa.string())
+        self._schema: tuple[pa.Schema, pa.Schema] | None = None
 
     def output_schema(self, schema: pa.Schema) -> pa.Schema:
+        cached = self._schema
+        if cached is not None and (cached[0] is schema or cached[0].equals(schema)):
+            return cached[1]
+        out = schema
         for i in self.present(schema):
-            schema = schema.set(i, schema.field(i).with_type(pa.string()).with_nullable(False))
-        return schema
+            out = out.set(i, out.field(i).with_type(pa.string()).with_nullable(False))
+        self._schema = (schema, out)  # every batch of a stream has the same schema
+        return out
 
     def _values(self, n: int) -> pa.Array:
         # One constant array, grown as needed and sliced (zero-copy) for each batch.

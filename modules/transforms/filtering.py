@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from m4d.modules.actions import FILTER_ROWS
 from m4d.modules.predicate import columns, compile_predicate
@@ -32,6 +33,13 @@ class FilterRows(Transform):
         mask = self._mask(batch)
         if isinstance(mask, pa.ChunkedArray):
             mask = mask.combine_chunks()
-        if mask.null_count == 0 and mask.true_count == len(mask):
+        kept = mask.true_count
+        if kept == len(mask):
             return batch  # every row passes: no copy
+        if kept == 0:
+            return batch.slice(0, 0)
+        # One contiguous run of kept rows (a time range over time-ordered data, say) is a zero-copy slice.
+        first = pc.index(mask, True).as_py()
+        if mask.slice(first, kept).true_count == kept:
+            return batch.slice(first, kept)
         return batch.filter(mask)

@@ -144,3 +144,19 @@ def test_an_unresolvable_key_is_a_start_up_error_without_the_secret() -> None:
 
     with pytest.raises(InvalidError, match=r"actions\[0\]"):
         build([Action(name=A.HASH_COLUMN, columns=["email"], options={"keyRef": "x"})], SCHEMA, failing)
+
+
+def test_filters_copy_only_when_they_must() -> None:
+    batch = pa.record_batch({"id": list(range(10)), "country": ["DE"] * 10})
+    schema = batch.schema
+
+    def run(predicate: str) -> pa.RecordBatch:
+        return build([Action(name=A.FILTER_ROWS, options={"predicate": predicate})], schema, key).apply(batch)
+
+    everything = run("id >= 0")
+    assert everything.column(0).buffers()[1].address == batch.column(0).buffers()[1].address
+    window = run("id between 3 and 6")  # one run of rows: a slice of the same buffers
+    assert window.column("id").to_pylist() == [3, 4, 5, 6]
+    assert window.column(0).buffers()[1].address == batch.column(0).buffers()[1].address
+    assert run("id in (1, 3)").column("id").to_pylist() == [1, 3]
+    assert run("id < 0").num_rows == 0
