@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from git import Repo
+from git import Reference, Repo, SymbolicReference
 from git.exc import GitCommandError
 
 from m4d.errors import M4DError, PermanentError, TemporaryError
@@ -141,7 +141,7 @@ class Mirror:
                 message = f"{self.remote} refused the push to {branch}: {why}"
                 raise PermanentError(message, reason="PushDenied") from None
             raise self._error(exc, f"push {branch}", network=True) from None
-        self._run("track", "update-ref", f"{_TRACKING}/{branch}", commit)
+        Reference.create(self._repo, f"{_TRACKING}/{branch}", commit, force=True)
 
     def remote_branches(self, prefix: str) -> dict[str, str]:
         """{branch: head} of the remote's branches under `prefix` (e.g. "m4d/review/")."""
@@ -159,11 +159,12 @@ class Mirror:
     # -- objects --------------------------------------------------------------------------------
 
     def resolve(self, ref: str) -> str | None:
+        """The commit a ref of the mirror names (read from the ref files, no git process)."""
         try:
-            out: str = self._repo.git.execute(["git", "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}"])
-        except GitCommandError:
+            sha: str = SymbolicReference.dereference_recursive(self._repo, ref)
+        except ValueError:
             return None
-        return out.strip() or None
+        return sha
 
     def ls_tree(self, commit: str | None, paths: Iterable[str], recursive: bool = False) -> dict[str, str]:
         """{path: blob sha} of the files at `paths` (recursive: under them) in `commit`."""
