@@ -6,6 +6,8 @@
 - `M4D_GITOPS_MODE` (default direct): `direct` commits to the branch, `review` opens a branch and pull
   request description per change (written under `<hub dir>/gitops-reviews/`).
 - `M4D_ARGOCD_NAMESPACE` (default argocd): where the generated Argo CD objects live.
+- `M4D_GITOPS_ARGOCD_URL`: the URL Argo CD fetches the repository from, when it differs from the one
+  m4d pushes to (default: the same, without credentials).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ ENV_REPO = "M4D_GITOPS_REPO"
 ENV_BRANCH = "M4D_GITOPS_BRANCH"
 ENV_MODE = "M4D_GITOPS_MODE"
 ENV_ARGOCD_NAMESPACE = "M4D_ARGOCD_NAMESPACE"
+ENV_ARGOCD_URL = "M4D_GITOPS_ARGOCD_URL"
 
 
 @dataclass(frozen=True)
@@ -38,6 +41,7 @@ class GitOpsSettings:
     reviews_dir: Path
     embedded_repo: Path | None
     argocd_namespace: str = "argocd"
+    argocd_url: str | None = None
 
     @classmethod
     def resolve(
@@ -57,10 +61,12 @@ class GitOpsSettings:
             reviews_dir=layout.root / "gitops-reviews",
             embedded_repo=embedded,
             argocd_namespace=os.environ.get(ENV_ARGOCD_NAMESPACE) or "argocd",
+            argocd_url=os.environ.get(ENV_ARGOCD_URL) or None,
         )
 
     def render_config(self) -> RenderConfig:
-        return RenderConfig(self.remote.url, branch=self.branch, argocd_namespace=self.argocd_namespace)
+        url = self.argocd_url or self.remote.url
+        return RenderConfig(url, branch=self.branch, argocd_namespace=self.argocd_namespace)
 
     def open_writer(self, mode: Mode | None = None) -> GitOpsWriter:
         """The writer, creating the embedded bare repository first if that is the remote."""
