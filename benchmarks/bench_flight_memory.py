@@ -52,7 +52,7 @@ def main() -> None:
             with module_server(path, "parquet", actions) as module:
                 got = read_all(module.location, flight.FlightDescriptor.for_path("bench/transactions"), TOKEN)
                 peaks.append(peak_rss_mb(module.pid))
-            assert got.rows >= rows * 0.99, got
+            assert got.rows >= rows * 0.9, got  # the filter drops ~6 %
             print(f"module {case:22} {rows:>11,} rows: peak RSS {peaks[-1]:.0f} MB")
         growth = peaks[1] / peaks[0] - 1
         print(f"module {case:22} growth for 3x the data: {growth * 100:+.1f} % (goal < 20 %) "
