@@ -28,6 +28,8 @@ from m4d.connectors import load_yaml
 from m4d.connectors.catalog.model import pydantic_errors
 from m4d.connectors.select import open_catalog, open_policy_manager
 from m4d.controllers.application.controller import ApplicationController
+from m4d.controllers.application.tokens import TokenController
+from m4d.controllers.registry.liveness import ClusterRegistry
 from m4d.errors import FieldError, InvalidError
 from m4d.runtime.controller import Controller
 from m4d.taxonomy import Taxonomy
@@ -50,11 +52,16 @@ class HubConfig:
     taxonomy: tuple[Path, ...] = ()
     connector_timeout: float = 5.0
     resync_after: float | None = None
+    secrets_file: Path | None = None  # where application access tokens are minted (embedded default)
 
     @classmethod
     def load(cls, layout: HubLayout) -> HubConfig:
         """The hub directory's settings, with the embedded defaults for what it does not say."""
-        config = cls(catalog=f"file:{layout.root / 'catalog'}", policy=f"builtin:{layout.root / 'policies'}")
+        config = cls(
+            catalog=f"file:{layout.root / 'catalog'}",
+            policy=f"builtin:{layout.root / 'policies'}",
+            secrets_file=layout.secrets_file,
+        )
         path = layout.root / "hub.yaml"
         if not path.is_file():
             return config
@@ -98,4 +105,7 @@ def build_hub(hub: Cluster, config: HubConfig) -> HubControllers:
     application = ApplicationController(
         hub, catalog=catalog, policy=policy, taxonomy=taxonomy, resync_after=config.resync_after
     )
-    return HubControllers(application=application, controllers=[application], closers=[application])
+    controllers: list[Controller[Any]] = [application, ClusterRegistry(hub)]
+    if config.secrets_file is not None:
+        controllers.append(TokenController(hub, secrets_file=config.secrets_file))
+    return HubControllers(application=application, controllers=controllers, closers=[application])

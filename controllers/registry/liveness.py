@@ -19,8 +19,9 @@ def liveness(cluster: MemberCluster, now: datetime, timeout: timedelta = HEARTBE
     """The Ready condition and the seconds after which to look again."""
     age = heartbeat_age(cluster, now)
     if age is None:
+        # Unknown, not False: a cluster just onboarded is usable; its agent has not started yet.
         condition = Condition(
-            type="Ready", status="False", reason="NoHeartbeat", message="no agent has reported from this cluster yet"
+            type="Ready", status="Unknown", reason="NoHeartbeat", message="no agent has reported from this cluster yet"
         )
         return condition, timeout.total_seconds()
     if age <= timeout:
