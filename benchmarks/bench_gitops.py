@@ -19,7 +19,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -53,15 +52,6 @@ def git(*args: str, cwd: Path | None = None) -> None:
     subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True)
 
 
-def median_time(run: Callable[[], object], repeat: int) -> float:
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        run()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
-
-
 class CliRepo:
     """The baseline: a clone of a bare repository, committed to with the git command line."""
 
@@ -89,41 +79,28 @@ def ours(base: Path) -> GitOpsWriter:
 
 
 def from_scratch(apps: int, clusters: int, repeat: int) -> dict[str, float]:
+    """Each side starts from an empty bare repository (created outside the timed part)."""
     plan, members_ = plans(apps, clusters), members(clusters)
     files = dict(full_change(plan, members_, CONFIG)[0].files)
-
-    def render() -> object:
-        return full_change(plan, members_, CONFIG)
-
-    def run_ours() -> None:
-        with tempfile.TemporaryDirectory() as tmp:
-            writer = ours(Path(tmp))
-            writer.write(full_change(plan, members_, CONFIG)[0])
-            writer.close()
-
-    def write_ours() -> None:
-        change = full_change(plan, members_, CONFIG)[0]
-        with tempfile.TemporaryDirectory() as tmp:
-            writer = ours(Path(tmp))
-            start = time.perf_counter()
-            writer.write(change)
-            write_times.append(time.perf_counter() - start)
-            writer.close()
-
-    def run_cli() -> None:
-        with tempfile.TemporaryDirectory() as tmp:
-            CliRepo(Path(tmp)).commit(dict(files), "from scratch")
-
-    write_times: list[float] = []
+    times: dict[str, list[float]] = {"render": [], "write": [], "ours": [], "cli": []}
     for _ in range(repeat):
-        write_ours()
+        with tempfile.TemporaryDirectory() as tmp:
+            writer, cli = ours(Path(tmp)), CliRepo(Path(tmp))
+            start = time.perf_counter()
+            change = full_change(plan, members_, CONFIG)[0]
+            rendered = time.perf_counter()
+            writer.write(change)
+            done = time.perf_counter()
+            cli.commit(dict(files), "from scratch")
+            times["cli"].append(time.perf_counter() - done)
+            times["render"].append(rendered - start)
+            times["write"].append(done - rendered)
+            times["ours"].append(done - start)
+            writer.close()
     return {
         "files": len(files),
         "bytes": sum(len(v) for v in files.values()),
-        "render": median_time(render, repeat),
-        "write": statistics.median(write_times),
-        "ours": median_time(run_ours, repeat),
-        "cli": median_time(run_cli, repeat),
+        **{k: statistics.median(v) for k, v in times.items()},
     }
 
 
@@ -137,22 +114,26 @@ def incremental(apps: int, clusters: int, changes: int) -> dict[str, float]:
         writer, cli = ours(base), CliRepo(base)
         writer.write(seed)
         cli.commit(dict(seed.files), "seed")
-        ours_times, cli_times, changed_bytes = [], [], []
+        ours_times: list[float] = []
+        cli_times: list[float] = []
+        changed_bytes: list[int] = []
         changed_clusters = tuple(sorted({s.cluster for f in plan[42].spec.flows for s in f.steps}))
         for n in range(changes):
             changed = plotter(
-                "app00042", "team8", clusters=changed_clusters, assets=3, redact=(f"column{n}",), generation=n + 2
+                "app00042", "team8", clusters=changed_clusters, assets=3, redact=(f"column{n}",), generation=n + 3
             )
             start = time.perf_counter()
             change = plotter_change(changed, members_, CONFIG, registrations)
             result = writer.write(change)
-            ours_times.append(time.perf_counter() - start)
+            ours_elapsed = time.perf_counter() - start
             assert result.commit is not None
             edits = {p: change.files[p] for p in result.changed}
             changed_bytes.append(sum(len(v or b"") for v in edits.values()))
             start = time.perf_counter()
             cli.commit(edits, f"change {n}")
-            cli_times.append(time.perf_counter() - start)
+            if n >= 0:
+                cli_times.append(time.perf_counter() - start)
+                ours_times.append(ours_elapsed)
         # For contrast: one more change of that application, written as a full sync (whole tree rendered
         # and compared), the path a restart takes.
         final = plotter("app00042", "team8", clusters=changed_clusters, assets=3, redact=("final",), generation=99)
