@@ -22,6 +22,7 @@ from common import (
     WITH_HASH,
     bare_server,
     best_of,
+    cpu_seconds,
     dataset,
     module_server,
     read_all,
@@ -43,24 +44,27 @@ def main() -> None:
     args = parser.parse_args()
     parquet, arrow = dataset(args.rows)
     print(f"{args.rows:,} rows, 11 columns; best of {args.runs} runs; 2 client streams")
-    print(f"{'source':8} {'case':24} {'M rows/s':>9} {'GB/s':>6} {'ratio':>6} {'goal':>6}")
+    print(f"{'source':8} {'case':24} {'M rows/s':>9} {'GB/s':>6} {'ratio':>6} {'goal':>13} {'CPU s/Mrow':>10}")
     for source, path, fmt in (("memory", arrow, "arrow"), ("parquet", parquet, "parquet")):
         with bare_server(source, path) as bare:
+            before = cpu_seconds(bare.pid)
             base = best_of(args.runs, lambda: read_all(bare.location, flight.FlightDescriptor.for_path("data")))
-        print(
-            f"{source:8} {'bare pyarrow Flight':24} {base.rows_per_s / 1e6:9.2f} {base.bytes / base.seconds / 1e9:6.2f}"
-        )
+            base_cpu = (cpu_seconds(bare.pid) - before) / args.runs / (args.rows / 1e6)
+        rate, gbs = base.rows_per_s / 1e6, base.bytes / base.seconds / 1e9
+        print(f"{source:8} {'bare pyarrow Flight':24} {rate:9.2f} {gbs:6.2f} {'':6} {'':13} {base_cpu:10.3f}")
         for case, actions in CASES:
             with module_server(path, fmt, actions) as module:
+                before = cpu_seconds(module.pid)
                 got = best_of(
                     args.runs,
                     lambda: read_all(module.location, flight.FlightDescriptor.for_path("bench/transactions"), TOKEN),
                 )
+                cpu = (cpu_seconds(module.pid) - before) / args.runs / (args.rows / 1e6)
             ratio = got.rows_per_s / base.rows_per_s
             goal = GOALS.get((source, case))
             verdict = "" if goal is None else f"{goal:6.2f} {'ok' if ratio >= goal else 'MISSED'}"
             print(f"{source:8} {case:24} {got.rows_per_s / 1e6:9.2f} {got.bytes / got.seconds / 1e9:6.2f} "
-                  f"{ratio:6.2f} {verdict}")  # fmt: skip
+                  f"{ratio:6.2f} {verdict:13} {cpu:10.3f}  (CPU ratio {base_cpu / cpu:4.2f})")  # fmt: skip
 
 
 if __name__ == "__main__":

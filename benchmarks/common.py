@@ -177,6 +177,12 @@ def best_of(runs: int, fn: object) -> Measured:
     return min(results, key=lambda m: m.seconds)
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time a process has used so far (load on the machine does not inflate it)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def peak_rss_mb(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmHWM:"):
