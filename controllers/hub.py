@@ -27,10 +27,13 @@ from m4d.cluster.interface import Cluster
 from m4d.connectors import load_yaml
 from m4d.connectors.catalog.model import pydantic_errors
 from m4d.connectors.select import open_catalog, open_policy_manager
+from m4d.controllers.aggregator.controller import AggregatorController
 from m4d.controllers.application.controller import ApplicationController
 from m4d.controllers.application.tokens import TokenController
+from m4d.controllers.plotter.controller import PlotterController
 from m4d.controllers.registry.liveness import ClusterRegistry
 from m4d.errors import FieldError, InvalidError
+from m4d.generator.settings import GitOpsSettings
 from m4d.runtime.controller import Controller
 from m4d.taxonomy import Taxonomy
 
@@ -53,6 +56,7 @@ class HubConfig:
     connector_timeout: float = 5.0
     resync_after: float | None = None
     secrets_file: Path | None = None  # where application access tokens are minted (embedded default)
+    gitops: GitOpsSettings | None = None  # where Plotters are committed (None: plan only, commit nothing)
 
     @classmethod
     def load(cls, layout: HubLayout) -> HubConfig:
@@ -106,6 +110,11 @@ def build_hub(hub: Cluster, config: HubConfig) -> HubControllers:
         hub, catalog=catalog, policy=policy, taxonomy=taxonomy, resync_after=config.resync_after
     )
     controllers: list[Controller[Any]] = [application, ClusterRegistry(hub)]
+    closers: list[Any] = [application]
     if config.secrets_file is not None:
         controllers.append(TokenController(hub, secrets_file=config.secrets_file))
-    return HubControllers(application=application, controllers=controllers, closers=[application])
+    if config.gitops is not None:
+        plotter = PlotterController.for_hub(hub, config.gitops)
+        controllers += [plotter, AggregatorController(hub)]
+        closers.append(plotter)
+    return HubControllers(application=application, controllers=controllers, closers=closers)

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast
 import click
 
 from m4d.cli.context import CliContext, pass_context
+from m4d.cli.gitops import gitops_options, gitops_settings
 
 if TYPE_CHECKING:
     from m4d.controllers.hub import HubConfig
@@ -78,6 +79,8 @@ def hub() -> None:
 
 @hub.command()
 @connector_options
+@gitops_options
+@click.option("--no-gitops", is_flag=True, help="Plan only: run no Plotter controller, commit nothing.")
 @click.option("--until-idle", is_flag=True, help="Reconcile until nothing is left to do, then exit (for scripts).")
 @click.option("--timeout", type=float, default=120.0, show_default=True, help="With --until-idle: give up after.")
 @click.option("--resync", type=float, default=None, help="Re-evaluate settled applications every so many seconds.")
@@ -90,6 +93,10 @@ def run(
     policy_default: str | None,
     taxonomy: tuple[Path, ...],
     connector_timeout: float | None,
+    gitops_repo: str | None,
+    gitops_branch: str | None,
+    gitops_mode: str | None,
+    no_gitops: bool,
     until_idle: bool,
     timeout: float,
     resync: float | None,
@@ -109,7 +116,11 @@ def run(
         stream=sys.stderr,
     )
     config = hub_config(ctx, catalog, policy, policy_default, taxonomy, connector_timeout)
-    config = replace(config, resync_after=resync or config.resync_after)
+    config = replace(
+        config,
+        resync_after=resync or config.resync_after,
+        gitops=None if no_gitops else gitops_settings(ctx, gitops_repo, gitops_branch, gitops_mode),
+    )
     built = build_hub(ctx.hub(), config)
     names = ", ".join(c.name for c in built.controllers)
     ctx.err.print(
