@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
+from m4d.api.blueprint import BlueprintSpec, spec_hash
 from m4d.api.cluster import MemberCluster
 from m4d.api.plotter import Plotter
 from m4d.errors import M4DError, PermanentError
@@ -37,6 +38,7 @@ class Origin:
     cluster: str | None = None
     application: str | None = None  # namespace/name
     plotter: str | None = None  # namespace/name
+    digest: str | None = None  # a Blueprint's spec digest (m4d.api.blueprint.spec_hash), as agents report it
 
 
 @dataclass
@@ -70,10 +72,12 @@ def render_plotter(plotter: Plotter, clusters: Mapping[str, MemberCluster]) -> R
     out = Rendered()
     app = plotter.spec.application
     for params in plotter_params(plotter, clusters):
+        manifest = blueprint_manifest(params)
+        digest = spec_hash(BlueprintSpec.model_validate(manifest["spec"]))
         out.add(
             blueprint_path(params.cluster, params.name),
-            dump(blueprint_manifest(params)),
-            Origin("Blueprint", params.cluster, f"{app.namespace}/{app.name}", plotter.key),
+            dump(manifest),
+            Origin("Blueprint", params.cluster, f"{app.namespace}/{app.name}", plotter.key, digest),
         )
     return out
 

@@ -128,8 +128,10 @@ class PlotterController(Controller[Plotter]):
             log.info("%s: the branch was moved by another writer; a full sync follows", obj.key)
             self._schedule_sync(SYNC_FOREIGN)
         own = {p: c for p, c in change.files.items() if p in plotter_paths(obj, [c.name for c in clusters])}
-        placed = {o.cluster: p for p, o in change.origins.items() if o.kind == "Blueprint" and o.cluster}
-        status = committed_status(obj, own, placed, result, self._still_there(result.revision))
+        blueprints = {p: o for p, o in change.origins.items() if o.kind == "Blueprint" and o.cluster}
+        placed = {o.cluster: p for p, o in blueprints.items() if o.cluster}
+        digests = {o.cluster: o.digest for o in blueprints.values() if o.cluster and o.digest}
+        status = committed_status(obj, own, placed, result, self._still_there(result.revision), digests)
         requeue = self.review_poll if result.review is not None else self.resync_period
         return Outcome(status=status, requeue_after=requeue)
 

@@ -38,16 +38,19 @@ def committed_status(
     placed: Mapping[str, str],
     result: WriteResult,
     still: StillThere,
+    digests: Mapping[str, str] | None = None,
 ) -> PlotterStatus:
     """The status after a write. `own`: the Plotter's files in the change (path → content, None where
-    it must not be); `placed`: {cluster: path} of its Blueprints."""
+    it must not be); `placed`: {cluster: path} of its Blueprints; `digests`: {cluster: spec digest}
+    of those Blueprints (what the aggregator matches agents' reports against)."""
+    digests = digests or {}
     current = plotter.status or PlotterStatus()
     generation = plotter.metadata.generation
     if result.review is not None:
         review = result.review
         clusters = dict(current.clusters)
         for cluster, path in placed.items():
-            clusters.setdefault(cluster, ClusterState(blueprint=_name(path)))
+            clusters.setdefault(cluster, ClusterState(blueprint=_name(path), spec_hash=digests.get(cluster)))
         condition = Condition(
             type=COMMITTED,
             status="False",
@@ -63,11 +66,18 @@ def committed_status(
     for cluster, path in sorted(placed.items()):
         old = current.clusters.get(cluster)
         revision = _revision(path, own[path], old.committed_revision if old else None, result, still)
-        if old is not None and old.committed_revision == revision and old.blueprint == _name(path):
+        digest = digests.get(cluster)
+        unchanged = old is not None and (old.committed_revision, old.blueprint, old.spec_hash) == (
+            revision,
+            _name(path),
+            digest,
+        )
+        if old is not None and unchanged:
             clusters[cluster] = old  # the aggregator's view of an unchanged Blueprint stands
         else:
             clusters[cluster] = ClusterState(
                 blueprint=_name(path),
+                spec_hash=digest,
                 committed_revision=revision,
                 applied_revision=old.applied_revision if old else None,
                 phase="WaitApplied",

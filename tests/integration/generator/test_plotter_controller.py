@@ -8,7 +8,9 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+import yaml
 
+from m4d.api.blueprint import Blueprint, spec_hash
 from m4d.api.cluster import MemberCluster
 from m4d.api.meta import find_condition
 from m4d.api.plotter import Plotter
@@ -101,8 +103,13 @@ def test_plotters_become_commits_status_and_restarts_change_nothing(hub: LocalCl
     status = stored.status
     assert status is not None and status.committed_revision == head
     assert {c: s.phase for c, s in status.clusters.items()} == {"member1": "WaitApplied", "member2": "WaitApplied"}
-    for state in status.clusters.values():
+    for cluster, state in status.clusters.items():
         assert state.committed_revision == head and state.blueprint.startswith("default-app-")
+        # The digest the aggregator matches an agent's report against: that of the Blueprint in Git.
+        text = git(
+            "--git-dir", str(repo(tmp_path)), "show", f"main:clusters/{cluster}/blueprints/{state.blueprint}.yaml"
+        )
+        assert state.spec_hash == spec_hash(Blueprint.model_validate(yaml.safe_load(text)).spec)
     committed = find_condition(status.conditions, "Committed")
     assert committed is not None and committed.status == "True"
 

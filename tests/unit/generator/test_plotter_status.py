@@ -31,7 +31,10 @@ def test_a_commit_sets_the_revision_of_the_changed_clusters_only() -> None:
         ready=True,
     )
     result = WriteResult(revision="new", commit="new", changed=frozenset({P2}))
-    status = committed_status(p, {P1: b"a", P2: b"b"}, {"m1": P1, "m2": P2}, result, always)
+    p.status.clusters["m1"] = p.status.clusters["m1"].model_copy(update={"spec_hash": "d1"})
+    digests = {"m1": "d1", "m2": "d2"}
+    status = committed_status(p, {P1: b"a", P2: b"b"}, {"m1": P1, "m2": P2}, result, always, digests)
+    assert status.clusters["m2"].spec_hash == "d2" and status.clusters["m1"].spec_hash == "d1"
     assert status.clusters["m1"].committed_revision == "old" and status.clusters["m1"].phase == "Ready"
     assert status.clusters["m2"].committed_revision == "new" and status.clusters["m2"].phase == "WaitApplied"
     assert status.committed_revision == "new"
