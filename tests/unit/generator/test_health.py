@@ -63,7 +63,7 @@ def _argocd_health(obj: dict[str, Any]) -> tuple[str, str]:
     return hs["status"], hs["message"]
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(_blueprint)
 def test_lua_and_python_agree(obj: dict[str, Any]) -> None:
     assert _argocd_health(obj) == blueprint_health(obj)

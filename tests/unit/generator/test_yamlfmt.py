@@ -24,7 +24,7 @@ _data = st.recursive(
 )
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=120, deadline=None)
 @given(st.dictionaries(st.text(max_size=12), _data, max_size=5))
 def test_every_document_loads_back_to_the_same_data(doc: dict[str, Any]) -> None:
     assert yaml.safe_load(dump(doc)) == doc
