@@ -21,7 +21,7 @@ SERVICE_ACCOUNT_TOKEN = "/var/run/secrets/kubernetes.io/serviceaccount/token"  #
 
 
 class VaultStore(CredentialStore):
-    """`resolve("m4d/s3-main")` reads `<kv_mount>/data/m4d/s3-main`.
+    """`resolve("m4d/s3-main")` (or `resolve("secret/data/m4d/s3-main")`) reads `<kv_mount>/data/m4d/s3-main`.
 
     Auth: a token (given, or read from `token_file`), or Kubernetes auth with `role` and the pod's
     service-account token, at auth mount `auth_path`.
@@ -94,8 +94,14 @@ class VaultStore(CredentialStore):
             raise CredentialNotFound(f"credential {ref!r}: Vault returned no data")
         return {str(k): str(v) for k, v in data.items()}
 
+    def _path(self, ref: str) -> str:
+        # References may be written as the KV v2 API path ("secret/data/m4d/x") or as the secret's path.
+        prefix = f"{self.kv_mount}/data/"
+        return ref[len(prefix) :] if ref.startswith(prefix) else ref
+
     def resolve(self, ref: str) -> dict[str, str]:
         check_ref(ref)
+        ref = self._path(ref)
         with self._lock:
             if not self._logged_in:
                 self._login()

@@ -166,10 +166,13 @@ class CopyJob:
             return None
         sink = self.asset.sink
         assert sink is not None
+        connection = sink.connection.wire()
+        if sink.connection.kind == "file":  # where the copy is, whatever directory the module ran in
+            connection["properties"] = {**connection.get("properties", {}), "path": self.sink.root}
         return {
             "sourceAsset": self.asset.asset_id,
             "catalog": self.config.copy_.catalog,
-            "connection": sink.connection.wire(),
+            "connection": connection,
             "format": "parquet",
             "credentialRef": sink.credential_ref,
             "columns": [{"name": f.name, "type": str(f.type)} for f in self.projection.schema],

@@ -51,6 +51,7 @@ def vault() -> Iterator[Vault]:
 def test_resolves_kv_v2_secrets_with_a_token(vault: Vault) -> None:
     credentials = open_store(CredentialSource(kind="vault", address=vault.address), {"VAULT_TOKEN": vault.root_token})
     assert credentials.resolve("m4d/hash-key") == {"key": KEY}
+    assert credentials.resolve("secret/data/m4d/hash-key") == {"key": KEY}  # the KV v2 API path works too
     with pytest.raises(CredentialNotFound) as missing:
         credentials.resolve("m4d/nothing-here")
     assert vault.root_token not in str(missing.value) and KEY not in repr(credentials)
