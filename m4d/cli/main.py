@@ -22,6 +22,7 @@ COMMANDS = (
     "m4d.cli.member",
     "m4d.cli.gitops",
     "m4d.cli.cluster",
+    "m4d.cli.demo",
 )
 
 

@@ -68,7 +68,11 @@ def test_hub_run_until_idle_plans_every_sample(hub: Path) -> None:
     assert result.exit_code == 0, result.output
     store = LocalCluster(hub / "hub.db")
     try:
-        assert sorted(p.name for p in store.list(Plotter, "default").items) == ["fraud-detection", "marketing-eu-fr"]
+        assert sorted(p.name for p in store.list(Plotter, "default").items) == [
+            "customer-analytics",
+            "fraud-detection",
+            "marketing-eu-fr",
+        ]
         denied = store.get(M4DApplication, "intern-hr", "default")
         assert denied.status is not None and not denied.status.ready
     finally:
