@@ -14,7 +14,7 @@ import logging
 import threading
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from m4d.api.cluster import MemberCluster
 from m4d.api.plotter import Plotter
@@ -112,6 +112,13 @@ class PlotterController(Controller[Plotter]):
                 self._sync_reason = SYNC_PERIODIC
             plotters = self.cluster.list(Plotter).items
             change, errors = full_change(plotters, clusters, self.config, self._sync_reason)
+            if self.writer.mode == "review":
+                # Each Plotter's change is reviewed on its own branch (and a deletion on the finalizer's):
+                # the sync's pull request carries only registrations and leftovers.
+                names = [c.name for c in clusters]
+                owned = set().union(*(plotter_paths(p, names) for p in plotters))
+                files = {p: c for p, c in change.files.items() if p not in owned}
+                change = replace(change, files=files, preserve=change.preserve | owned)
             result = self.writer.write(change)
             self._synced_at = now
             if result.commit:
@@ -122,7 +129,9 @@ class PlotterController(Controller[Plotter]):
     def reconcile(self, obj: Plotter) -> Outcome:
         clusters = self._clusters()
         self._full_sync_if_due(clusters)
-        change = plotter_change(obj, clusters, self.config, self._registrations(clusters))
+        # In review mode a Plotter's pull request holds its Blueprints only; registrations have their own.
+        registrations = Rendered() if self.writer.mode == "review" else self._registrations(clusters)
+        change = plotter_change(obj, clusters, self.config, registrations)
         result = self.writer.write(change)
         if result.foreign:
             log.info("%s: the branch was moved by another writer; a full sync follows", obj.key)

@@ -203,7 +203,12 @@ def test_review_mode_waits_for_the_merge(hub: LocalCluster, tmp_path: Path) -> N
     committed = find_condition(status.conditions, "Committed")
     assert committed is not None and committed.reason == "AwaitingReview"
     heads = git("--git-dir", str(repo(tmp_path)), "for-each-ref", "--format=%(refname:short)", "refs/heads").split()
-    review = next(h for h in heads if h.startswith("m4d/review/"))
+    (review,) = [h for h in heads if h.startswith("m4d/review/default-app-")]  # one pull request per change
+    (sync,) = [h for h in heads if h.startswith("m4d/review/sync-")]  # the cluster registrations, on their own
+    app_files = git("--git-dir", str(repo(tmp_path)), "show", "--name-only", "--format=", review).split()
+    assert app_files and all("/blueprints/default-app-" in f for f in app_files)
+    sync_files = git("--git-dir", str(repo(tmp_path)), "show", "--name-only", "--format=", sync).split()
+    assert "argocd/clusters/member1.yaml" in sync_files and not [f for f in sync_files if "/blueprints/" in f]
     assert list((tmp_path / "hub" / "gitops-reviews").iterdir())
     # The reviewer merges; the next look finds the Blueprints on main.
     git("--git-dir", str(repo(tmp_path)), "update-ref", "refs/heads/main", review)
