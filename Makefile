@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 CACHE_DIR ?= $(HOME)/.cache/m4d
 export M4D_CACHE_DIR := $(CACHE_DIR)
 
-.PHONY: install lint typecheck unit test bench crds clean
+.PHONY: install lint typecheck unit test bench crds clean demo
 
 install: $(STAMP)
 
@@ -33,6 +33,11 @@ crds: install
 # Every benchmark prints its figure as a ratio against a baseline measured in the same run.
 bench: install
 	set -e; for script in benchmarks/bench_*.py; do echo "== $$script"; $(BIN)/python $$script; done
+
+# The whole flow on this machine: an embedded hub, two members, GitOps, agents and modules; governed data
+# read over Arrow Flight at the end. `.venv/bin/m4d demo --keep` leaves it running (`m4d down` stops it).
+demo: install
+	$(BIN)/m4d demo
 
 clean:
 	rm -rf $(VENV) .m4d .pytest_cache .mypy_cache .ruff_cache build *.egg-info

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import time
-from pathlib import Path
 
 import click
 from rich.table import Table
@@ -14,15 +11,6 @@ from m4d.cli.context import CliContext, pass_context
 
 _STYLE = {"decision": "cyan", "plan": "blue", "commit": "magenta", "sync": "yellow", "module": "green",
           "endpoint": "bold green", "denied": "bold red", "error": "red", "step": "bold"}  # fmt: skip
-
-
-def _m4d(hub: Path, *args: str) -> str:
-    done = subprocess.run(
-        [sys.executable, "-m", "m4d.cli", "--hub", str(hub), *args], capture_output=True, text=True, check=False
-    )
-    if done.returncode != 0:
-        raise click.ClickException(f"m4d {' '.join(args)} failed:\n{done.stderr.strip() or done.stdout.strip()}")
-    return done.stdout
 
 
 @click.command("demo")
@@ -38,8 +26,9 @@ def demo(ctx: CliContext, keep: bool, rows: int, timeout: float) -> None:
     member and the modules they start. Each step is printed as it happens; then each application's data
     is read over Arrow Flight with its token, and every policy decision is checked on what arrived.
     """
-    from m4d.demo import services, world  # noqa: PLC0415 - keep `m4d --help` fast
+    from m4d.demo import services  # noqa: PLC0415 - keep `m4d --help` fast
     from m4d.demo.progress import follow  # noqa: PLC0415
+    from m4d.demo.setup import bring_up, submit_applications  # noqa: PLC0415
 
     console = ctx.console
     hub_dir = ctx.target.hub_dir
@@ -51,29 +40,9 @@ def demo(ctx: CliContext, keep: bool, rows: int, timeout: float) -> None:
     def say(stage: str, message: str) -> None:
         console.print(f"[{_STYLE.get(stage, 'white')}]{stage:>9}[/]  {message}", highlight=False, soft_wrap=True)
 
-    say("step", f"preparing {hub_dir}: {rows:,} sample transactions, catalog, policies, secrets")
-    paths = world.prepare(hub_dir, rows)
-    for name, region in world.CLUSTERS:
-        _m4d(paths.hub, "cluster", "onboard", name, "--template", "plain", "--region", region)
-        say("step", f"onboarded member cluster {name} (region {region})")
-    _m4d(paths.hub, "apply", "-f", str(paths.descriptors), "-f", str(paths.resources))
-    say("step", "registered modules arrow-flight and implicit-copy, storage account " + world.STORAGE[0])
-
-    started = [
-        services.Service("hub", ("hub", "run")),
-        services.Service("sync", ("sync",)),
-        *(services.Service(f"agent-{name}", ("agent", "--cluster", name)) for name, _ in world.CLUSTERS),
-    ]
     try:
-        for service in started:
-            services.start(paths.hub, service)
-        say("step", "started " + ", ".join(s.name for s in started) + f" (logs in {paths.hub / 'logs'})")
-        _m4d(paths.hub, "apply", "-f", str(paths.applications))
-        say(
-            "step",
-            "submitted the sample applications: "
-            + ", ".join(sorted(p.stem for p in paths.applications.glob("*.yaml"))),
-        )
+        paths = bring_up(hub_dir, rows, say)
+        submit_applications(paths, say)
         begin = time.monotonic()
         done, waiting = follow(ctx.hub(), say, timeout)
         if not done:
@@ -81,10 +50,10 @@ def demo(ctx: CliContext, keep: bool, rows: int, timeout: float) -> None:
                 f"the flow did not settle within {timeout:g}s; waiting for:\n  " + "\n  ".join(waiting)
             )
         say("step", f"every application settled in {time.monotonic() - begin:.1f}s")
-        _read_everything(ctx, paths)
+        _read_everything(ctx)
     finally:
         if not keep:
-            stopped = services.stop_all(paths.hub)
+            stopped = services.stop_all(hub_dir)
             console.print(f"stopped {', '.join(stopped)} and their modules; `--keep` leaves them running")
     if keep:
         console.print(
@@ -97,7 +66,7 @@ def demo(ctx: CliContext, keep: bool, rows: int, timeout: float) -> None:
         )
 
 
-def _read_everything(ctx: CliContext, paths: object) -> None:
+def _read_everything(ctx: CliContext) -> None:
     from m4d.api import M4DApplication  # noqa: PLC0415
     from m4d.credentials.app_tokens import read_token  # noqa: PLC0415
     from m4d.credentials.local import SecretsFile  # noqa: PLC0415

@@ -1,0 +1,53 @@
+"""Bring the demo's world up: prepare the hub directory, onboard members, register modules, start services."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from m4d.demo import services, world
+from m4d.errors import PermanentError
+
+Say = Callable[[str, str], None]
+
+
+def m4d(hub: Path, *args: str) -> str:
+    """Run an `m4d` command on the hub directory, as a user would."""
+    done = subprocess.run(
+        [sys.executable, "-m", "m4d.cli", "--hub", str(hub), *args], capture_output=True, text=True, check=False
+    )
+    if done.returncode != 0:
+        raise PermanentError(f"m4d {' '.join(args)} failed:\n{done.stderr.strip() or done.stdout.strip()}")
+    return done.stdout
+
+
+def service_list() -> list[services.Service]:
+    return [
+        services.Service("hub", ("hub", "run")),
+        services.Service("sync", ("sync",)),
+        *(services.Service(f"agent-{name}", ("agent", "--cluster", name)) for name, _ in world.CLUSTERS),
+    ]
+
+
+def bring_up(hub: Path, rows: int, say: Say) -> world.DemoPaths:
+    """A fresh hub directory with data, members, modules and storage, and every service started."""
+    say("step", f"preparing {hub}: {rows:,} sample transactions, catalog, policies, secrets")
+    paths = world.prepare(hub, rows)
+    for name, region in world.CLUSTERS:
+        m4d(paths.hub, "cluster", "onboard", name, "--template", "plain", "--region", region)
+        say("step", f"onboarded member cluster {name} (region {region})")
+    m4d(paths.hub, "apply", "-f", str(paths.descriptors), "-f", str(paths.resources))
+    say("step", "registered modules arrow-flight and implicit-copy, storage account " + world.STORAGE[0])
+    started = service_list()
+    for service in started:
+        services.start(paths.hub, service)
+    say("step", "started " + ", ".join(s.name for s in started) + f" (logs in {paths.hub / 'logs'})")
+    return paths
+
+
+def submit_applications(paths: world.DemoPaths, say: Say) -> None:
+    m4d(paths.hub, "apply", "-f", str(paths.applications))
+    names = ", ".join(sorted(p.stem for p in paths.applications.glob("*.yaml")))
+    say("step", f"submitted the sample applications: {names}")
