@@ -59,7 +59,8 @@ class HmacSha256:
             self._outer = self._pad_state(bytes(b ^ 0x5C for b in block))
 
     def __repr__(self) -> str:
-        return f"HmacSha256(kernel={'native' if self._kernel else 'hashlib'})"
+        kind = "hashlib" if self._kernel is None else ("native, SHA-NI" if self._kernel.sha_ni else "native, OpenSSL")
+        return f"HmacSha256(kernel={kind})"
 
     def _pad_state(self, block: bytes) -> ctypes.Array[ctypes.c_uint32]:
         assert self._kernel is not None

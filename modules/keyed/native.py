@@ -32,6 +32,7 @@ class Kernel:
     hmac_hex: Any  # ctypes foreign function
     transform: int  # address of OpenSSL's SHA256_Transform
     transform_fn: Any
+    sha_ni: bool  # the kernel runs the SHA extensions itself (else OpenSSL's block function)
 
 
 def cache_dir() -> Path:
@@ -112,7 +113,10 @@ def _load() -> Kernel | None:
     address = ctypes.cast(transform, ctypes.c_void_p).value
     if address is None:
         return None
-    return Kernel(hmac_hex=fn, transform=address, transform_fn=transform)
+    uses_ni = lib.m4d_hmac_uses_sha_ni
+    uses_ni.restype = ctypes.c_int
+    uses_ni.argtypes = []
+    return Kernel(hmac_hex=fn, transform=address, transform_fn=transform, sha_ni=bool(uses_ni()))
 
 
 def load() -> Kernel | None:
