@@ -158,11 +158,16 @@ static int has_sha_ni(void) {
 }
 #endif
 
+static int sha_ni_allowed = 1;
+
+/* Tests and the M4D_HMAC_SHA_NI=off switch use this to run the OpenSSL path on a CPU with SHA-NI. */
+void m4d_hmac_allow_sha_ni(int allowed) { sha_ni_allowed = allowed; }
+
 int m4d_hmac_uses_sha_ni(void) {
 #ifdef M4D_X86
     static int cached = -1;
     if (cached < 0) cached = has_sha_ni();
-    return cached;
+    return cached && sha_ni_allowed;
 #else
     return 0;
 #endif

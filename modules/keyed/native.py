@@ -32,7 +32,15 @@ class Kernel:
     hmac_hex: Any  # ctypes foreign function
     transform: int  # address of OpenSSL's SHA256_Transform
     transform_fn: Any
-    sha_ni: bool  # the kernel runs the SHA extensions itself (else OpenSSL's block function)
+    lib: Any
+
+    @property
+    def sha_ni(self) -> bool:
+        """Whether the kernel runs the SHA extensions itself (else OpenSSL's block function)."""
+        return bool(self.lib.m4d_hmac_uses_sha_ni())
+
+    def allow_sha_ni(self, allowed: bool) -> None:
+        self.lib.m4d_hmac_allow_sha_ni(1 if allowed else 0)
 
 
 def cache_dir() -> Path:
@@ -113,10 +121,12 @@ def _load() -> Kernel | None:
     address = ctypes.cast(transform, ctypes.c_void_p).value
     if address is None:
         return None
-    uses_ni = lib.m4d_hmac_uses_sha_ni
-    uses_ni.restype = ctypes.c_int
-    uses_ni.argtypes = []
-    return Kernel(hmac_hex=fn, transform=address, transform_fn=transform, sha_ni=bool(uses_ni()))
+    lib.m4d_hmac_allow_sha_ni.argtypes = [ctypes.c_int]
+    lib.m4d_hmac_allow_sha_ni.restype = None
+    lib.m4d_hmac_uses_sha_ni.restype = ctypes.c_int
+    if os.environ.get("M4D_HMAC_SHA_NI", "").lower() in ("0", "off", "false"):
+        lib.m4d_hmac_allow_sha_ni(0)
+    return Kernel(hmac_hex=fn, transform=address, transform_fn=transform, lib=lib)
 
 
 def load() -> Kernel | None:

@@ -1,5 +1,6 @@
 import hashlib
 import hmac
+from collections.abc import Iterator
 
 import pyarrow as pa
 import pytest
@@ -15,14 +16,18 @@ def expected(key: bytes, values: list[str | None]) -> list[str | None]:
     return [None if v is None else hmac.new(key, v.encode(), hashlib.sha256).hexdigest() for v in values]
 
 
-@pytest.fixture(params=["native", "hashlib"])
-def hasher(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> HmacSha256:
+@pytest.fixture(params=["native", "native-openssl", "hashlib"])
+def hasher(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[HmacSha256]:
     if request.param == "hashlib":
         monkeypatch.setattr(native, "load", lambda: None)
-    h = HmacSha256(KEY)
-    if request.param == "native" and not h.native:
+    kernel = native.load()
+    if request.param.startswith("native") and kernel is None:
         pytest.fail("the compiled HMAC kernel did not build; is a C compiler installed?")
-    return h
+    if request.param == "native-openssl" and kernel is not None:
+        kernel.allow_sha_ni(False)  # OpenSSL's block function even where the CPU has SHA-NI
+    yield HmacSha256(KEY)
+    if kernel is not None:
+        kernel.allow_sha_ni(True)
 
 
 @given(values=st.lists(st.one_of(st.none(), st.text(max_size=200)), max_size=300))
