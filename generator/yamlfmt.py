@@ -35,7 +35,7 @@ def _reads_as_string(text: str) -> bool:
 
 @lru_cache(maxsize=65536)
 def _string(text: str) -> str:
-    if _PLAIN.match(text) and not text.endswith(" ") and _reads_as_string(text):
+    if _PLAIN.fullmatch(text) and not text.endswith(" ") and _reads_as_string(text):
         return text
     out = []
     for ch in text:
