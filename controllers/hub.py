@@ -8,6 +8,7 @@ Configuration comes from `<hub dir>/hub.yaml` (all keys optional), overridden by
     taxonomy: [site-taxonomy/]             # operator taxonomy layers (files or directories of *.json)
     connectorTimeout: 5                    # seconds per catalog / policy manager request
     resyncAfter: 300                       # re-evaluate settled applications (catalogs and policies change)
+    heartbeatTimeout: 15                   # seconds without an agent heartbeat before a member is Offline
 
 Without a setting, the embedded default looks in the hub directory: `file:<hub>/catalog` and
 `builtin:<hub>/policies`. Relative paths in hub.yaml are relative to the directory `m4d` runs in.
@@ -16,6 +17,7 @@ Without a setting, the embedded default looks in the hub directory: `file:<hub>/
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, Literal
 
@@ -28,6 +30,7 @@ from m4d.connectors import load_yaml
 from m4d.connectors.catalog.model import pydantic_errors
 from m4d.connectors.select import open_catalog, open_policy_manager
 from m4d.controllers.aggregator.controller import AggregatorController
+from m4d.controllers.aggregator.status import HEARTBEAT_TIMEOUT
 from m4d.controllers.application.controller import ApplicationController
 from m4d.controllers.application.tokens import TokenController
 from m4d.controllers.plotter.controller import PlotterController
@@ -45,6 +48,7 @@ class HubFile(Model):
     taxonomy: list[str] = Field(default_factory=list)
     connector_timeout: float | None = Field(default=None, gt=0)
     resync_after: float | None = Field(default=None, gt=0)
+    heartbeat_timeout: float | None = Field(default=None, gt=0)
 
 
 @dataclass(frozen=True)
@@ -55,6 +59,7 @@ class HubConfig:
     taxonomy: tuple[Path, ...] = ()
     connector_timeout: float = 5.0
     resync_after: float | None = None
+    heartbeat_timeout: float = HEARTBEAT_TIMEOUT.total_seconds()
     secrets_file: Path | None = None  # where application access tokens are minted (embedded default)
     gitops: GitOpsSettings | None = None  # where Plotters are committed (None: plan only, commit nothing)
 
@@ -84,6 +89,7 @@ class HubConfig:
             taxonomy=tuple(Path(p) for p in settings.taxonomy),
             connector_timeout=settings.connector_timeout or config.connector_timeout,
             resync_after=settings.resync_after,
+            heartbeat_timeout=settings.heartbeat_timeout or config.heartbeat_timeout,
         )
 
 
@@ -109,12 +115,13 @@ def build_hub(hub: Cluster, config: HubConfig) -> HubControllers:
     application = ApplicationController(
         hub, catalog=catalog, policy=policy, taxonomy=taxonomy, resync_after=config.resync_after
     )
-    controllers: list[Controller[Any]] = [application, ClusterRegistry(hub)]
+    heartbeat = timedelta(seconds=config.heartbeat_timeout)
+    controllers: list[Controller[Any]] = [application, ClusterRegistry(hub, timeout=heartbeat)]
     closers: list[Any] = [application]
     if config.secrets_file is not None:
         controllers.append(TokenController(hub, secrets_file=config.secrets_file))
     if config.gitops is not None:
         plotter = PlotterController.for_hub(hub, config.gitops)
-        controllers += [plotter, AggregatorController(hub)]
+        controllers += [plotter, AggregatorController(hub, timeout=heartbeat)]
         closers.append(plotter)
     return HubControllers(application=application, controllers=controllers, closers=closers)

@@ -28,7 +28,7 @@ def _pid_dir(hub: Path) -> Path:
     return hub / "pids"
 
 
-def _alive(pid: int) -> bool:
+def alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -50,7 +50,7 @@ def running(hub: Path) -> dict[str, int]:
             pid = int(pid_file.read_text())
         except (OSError, ValueError):
             continue
-        if _alive(pid):
+        if alive(pid):
             out[pid_file.stem] = pid
     return out
 
@@ -86,10 +86,10 @@ def stop_all(hub: Path, timeout: float = 15.0) -> list[str]:
             continue
         stopped.append(name)
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and any(_alive(pid) for pid in alive.values()):
+    while time.monotonic() < deadline and any(alive(pid) for pid in alive.values()):
         time.sleep(0.1)
     for pid in alive.values():
-        if _alive(pid):
+        if alive(pid):
             os.killpg(pid, signal.SIGKILL)
     for pid_file in _pid_dir(hub).glob("*.pid"):
         pid_file.unlink(missing_ok=True)
@@ -97,13 +97,21 @@ def stop_all(hub: Path, timeout: float = 15.0) -> list[str]:
     return stopped
 
 
-def _stop_modules(hub: Path) -> None:
+def _stop_modules(hub: Path, timeout: float = 10.0) -> None:
     """Module processes run in their own sessions (they survive agent restarts): stop them by pid file."""
+    pids: list[int] = []
     for pid_file in (hub / "run").rglob("pid"):
         try:
             pid = int(pid_file.read_text())
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
         except (OSError, ValueError):
             continue
-        cmdline = Path(f"/proc/{pid}/cmdline")
-        if _alive(pid) and cmdline.exists() and str(pid_file.parent) in cmdline.read_bytes().decode(errors="replace"):
+        if alive(pid) and str(pid_file.parent) in cmdline:  # still the module this file recorded
             os.killpg(pid, signal.SIGTERM)
+            pids.append(pid)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and any(alive(pid) for pid in pids):
+        time.sleep(0.05)
+    for pid in pids:
+        if alive(pid):
+            os.killpg(pid, signal.SIGKILL)
