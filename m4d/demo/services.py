@@ -78,17 +78,17 @@ def start(hub: Path, service: Service, env: dict[str, str] | None = None) -> int
 def stop_all(hub: Path, timeout: float = 15.0) -> list[str]:
     """Stop every service (and the module processes the agents started); names of what was stopped."""
     stopped = []
-    alive = running(hub)
-    for name, pid in alive.items():
+    live = running(hub)
+    for name, pid in live.items():
         try:
             os.killpg(pid, signal.SIGTERM)
         except ProcessLookupError:
             continue
         stopped.append(name)
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and any(alive(pid) for pid in alive.values()):
+    while time.monotonic() < deadline and any(alive(pid) for pid in live.values()):
         time.sleep(0.1)
-    for pid in alive.values():
+    for pid in live.values():
         if alive(pid):
             os.killpg(pid, signal.SIGKILL)
     for pid_file in _pid_dir(hub).glob("*.pid"):
