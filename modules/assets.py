@@ -47,6 +47,7 @@ class ReadableAsset:
             rows_per_partition=config.rows_per_partition,
         )
         pipeline = build(asset.actions, source.schema, key_resolver(credentials, scrub), f"asset {asset.asset_id}")
+        source.partitions()  # every file's footer read and checked now, not at the first request
         return cls(asset, source, pipeline)
 
 

@@ -16,7 +16,7 @@ import pytest
 
 from m4d.api.blueprint import ModuleAsset
 from m4d.api.common import Action, Connection, DataStore
-from m4d.errors import InvalidError
+from m4d.errors import InvalidError, M4DError
 
 from .conftest import HASH_KEY, Module, people
 
@@ -124,3 +124,12 @@ def test_start_up_fails_on_a_bad_configuration_not_mid_stream(
     with pytest.raises(InvalidError, match="no column 'nosuch'") as info:
         run_module([asset("hr/people", path, "parquet", bad)], {})
     assert "unknown action 'Scramble'" in str(info.value)
+
+
+def test_a_file_with_another_schema_fails_start_up(tmp_path: Path, run_module: Callable[..., Module]) -> None:
+    data = tmp_path / "dataset"
+    data.mkdir()
+    pq.write_table(people(10), data / "a.parquet")
+    pq.write_table(people(10).drop_columns(["ssn"]), data / "b.parquet")
+    with pytest.raises(M4DError, match=r"b\.parquet does not have the schema"):
+        run_module([asset("hr/people", data, "parquet")], {})
