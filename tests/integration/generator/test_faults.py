@@ -12,7 +12,7 @@ import pytest
 from m4d.errors import PermanentError, TemporaryError, UnauthorizedError
 from m4d.generator.changes import full_change
 from m4d.generator.config import RenderConfig
-from m4d.generator.writer import GitOpsWriter
+from m4d.generator.writer import Change, GitOpsWriter
 from m4d.git import Mirror, Remote
 from tests.integration.generator.gitservers import git, git_daemon, http_git
 from tests.unit.generator.plans import members, plotter
@@ -22,7 +22,7 @@ pytestmark = pytest.mark.integration
 CONFIG = RenderConfig("https://git.example/m4d.git")
 
 
-def change():  # type: ignore[no-untyped-def]
+def change() -> Change:
     return full_change([plotter("a")], members(1), CONFIG)[0]
 
 

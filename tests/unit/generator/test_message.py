@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from m4d.generator.message import PlotterRef, compose, origin_from_content
 from m4d.generator.tree import Origin
 
@@ -7,7 +9,7 @@ BP = "clusters/{c}/blueprints/default-app-1234abcd.yaml"
 REF = PlotterRef("default/app", 3, "default/app", "uid-1")
 
 
-def _origins(paths: dict[str, Origin]):  # type: ignore[no-untyped-def]
+def _origins(paths: dict[str, Origin]) -> Callable[[str], Origin]:
     return lambda p: paths.get(p, Origin("File"))
 
 
