@@ -50,10 +50,11 @@ class RedactColumns(ColumnTransform):
 
     def _values(self, n: int) -> pa.Array:
         # One constant array, grown as needed and sliced (zero-copy) for each batch.
-        if len(self._constant) < n:
-            size = max(n, 2 * len(self._constant), 1024)
-            self._constant = pa.nulls(size, pa.string()).fill_null(self.value)
-        return self._constant.slice(0, n)
+        constant = self._constant  # one read: concurrent streams may replace it meanwhile
+        if len(constant) < n:
+            constant = pa.nulls(max(n, 2 * len(constant), 1024), pa.string()).fill_null(self.value)
+            self._constant = constant
+        return constant.slice(0, n)
 
     def apply(self, batch: pa.RecordBatch) -> pa.RecordBatch:
         present = self.present(batch.schema)
