@@ -135,7 +135,7 @@ def build(actions: Sequence[Action], schema: pa.Schema, keys: KeyResolver, what:
         except M4DError as error:
             errors.append(FieldError(path, str(error)))
     if errors:
-        raise InvalidError(f"the actions of {what}", errors)
+        raise InvalidError(f"the policy for {what}", errors)
     transforms: list[Transform] = list(filters)
     # Strictest wins: a removed column is neither hashed nor redacted, a redacted one not hashed.
     by_key: dict[tuple[str, int], list[str]] = {}
