@@ -25,7 +25,14 @@ def open_source(
     if kind == "postgres":
         from m4d.modules.sources.postgres import PostgresSource  # noqa: PLC0415 - loads the ADBC driver
 
-        return PostgresSource(store.connection, store.credential_ref, credentials, scrub, batch_rows=batch_rows)
+        return PostgresSource(
+            store.connection,
+            store.credential_ref,
+            credentials,
+            scrub,
+            batch_rows=batch_rows,
+            rows_per_partition=rows_per_partition,
+        )
     if kind in ("file", "s3"):
         location = locate(store.connection, store.credential_ref, credentials, scrub)
         fmt = (store.format or "parquet").lower()

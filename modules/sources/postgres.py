@@ -36,6 +36,7 @@ class PostgresSource(Source):
         scrub: Scrubber,
         *,
         batch_rows: int = 65_536,
+        rows_per_partition: int = 1 << 20,
     ) -> None:
         props = connection.properties
         missing = [k for k in ("host", "database", "table") if not props.get(k)]
@@ -49,6 +50,8 @@ class PostgresSource(Source):
         self.display = f"postgres://{self.host}:{self.port}/{self.database}/{self.db_schema}.{self.table}"
         self.scrub = scrub
         self.batch_rows = batch_rows
+        self.rows_per_partition = rows_per_partition
+        self._partitions: list[Partition] | None = None
         user, password = "postgres", ""
         if credential_ref:
             if credentials is None:
@@ -78,8 +81,35 @@ class PostgresSource(Source):
             except adbc_driver_manager.Error as error:
                 raise SourceError(f"cannot read the schema of {self.display}: {self.scrub(str(error))}") from None
 
+    def _statistics(self) -> tuple[int, float]:
+        """(pages, estimated rows) of the table from pg_class (estimates kept by VACUUM/ANALYZE)."""
+        sql = (
+            "SELECT c.relpages, c.reltuples FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+            " WHERE n.nspname = $1 AND c.relname = $2"
+        )
+        with self._connect() as conn, conn.cursor() as cursor:
+            try:
+                cursor.execute(sql, (self.db_schema, self.table))
+                row = cursor.fetchone()
+            except adbc_driver_manager.Error as error:
+                raise SourceError(f"cannot read the statistics of {self.display}: {self.scrub(str(error))}") from None
+        return (int(row[0]), float(row[1])) if row else (0, 0.0)
+
     def partitions(self) -> list[Partition]:
-        return [Partition(0, self.display)]
+        """Ranges of the table's pages (read by TID range scans), about `rows_per_partition` rows each.
+
+        The last range is open-ended, so rows in pages added since the statistics were taken are read too.
+        """
+        if self._partitions is None:
+            pages, rows = self._statistics()
+            count = max(1, min(int(rows // self.rows_per_partition) + (rows % self.rows_per_partition > 0), 64))
+            if pages < count * 2:
+                count = 1
+            step = -(-pages // count) if count > 1 else 0
+            self._partitions = [
+                Partition(i, self.display, first=i * step, count=step if i < count - 1 else None) for i in range(count)
+            ]
+        return self._partitions
 
     def read(self, partition: Partition, columns: Sequence[str]) -> Iterator[pa.RecordBatch]:
         for name in columns:
@@ -87,11 +117,19 @@ class PostgresSource(Source):
                 raise SourceError(f"{self.display} has no column {name!r}")
         select = ", ".join(quote_ident(c) for c in columns) or "NULL"
         sql = f"SELECT {select} FROM {quote_ident(self.db_schema)}.{quote_ident(self.table)}"  # noqa: S608 - identifiers only
+        params: tuple[str, ...] = ()
+        if partition.first or partition.count is not None:
+            # Page ranges as bound parameters (integers we computed, never a client's value).
+            sql += " WHERE ctid >= $1::tid"
+            params = (f"({partition.first},0)",)
+            if partition.count is not None:
+                sql += " AND ctid < $2::tid"
+                params += (f"({partition.first + partition.count},0)",)
         conn = self._connect()
         try:
             with conn.cursor() as cursor:
                 cursor.adbc_statement.set_options(**{"adbc.postgresql.batch_size_hint_bytes": str(16 << 20)})
-                cursor.execute(sql)
+                cursor.execute(sql, params or None)
                 reader = cursor.fetch_record_batch()
                 for batch in reader:
                     for offset in range(0, batch.num_rows, self.batch_rows):

@@ -105,3 +105,17 @@ def test_postgres_table_names_are_quoted_identifiers_never_sql(
     with pgdbapi.connect(pg.uri) as conn, conn.cursor() as cur:
         cur.execute('SELECT count(*) FROM "People"')
         assert cur.fetchone() == (5000,)
+
+
+def test_a_large_postgres_table_is_served_as_page_ranges(pg: Any, run_module: Callable[..., Module]) -> None:
+    with pgdbapi.connect(pg.uri) as conn, conn.cursor() as cur:
+        cur.execute("DROP TABLE IF EXISTS big_people")
+        cur.adbc_ingest("big_people", people(20_000), mode="create")
+        conn.commit()
+        cur.execute("ANALYZE big_people")
+        conn.commit()
+    module = run_module([pg_asset(pg, "big_people")], {"ns/app": (TOKEN, ["pg/people"])}, rows_per_partition=5000)
+    info = module.client().get_flight_info(flight.FlightDescriptor.for_path("pg/people"), Module.options(TOKEN))
+    assert len(info.endpoints) == 4
+    got = module.read(TOKEN, flight.FlightDescriptor.for_path("pg/people"))
+    assert sorted(got.column("id").to_pylist()) == list(range(0, 20_000, 4))  # every DE row, once
