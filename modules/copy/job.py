@@ -23,6 +23,7 @@ import pyarrow.parquet as pq
 from m4d.api.blueprint import ModuleAsset
 from m4d.credentials import CredentialStore, Scrubber
 from m4d.errors import FieldError, InvalidError, M4DError
+from m4d.modules.actions import FILTER_ROWS
 from m4d.modules.assets import ReadableAsset
 from m4d.modules.config import ModuleConfig
 from m4d.modules.copy.progress import CopyStatus, Reporter
@@ -109,7 +110,7 @@ class CopyJob:
         partitions = self.reader.source.partitions()
         fingerprint = self.fingerprint()
         total = self.reader.source.total_rows()
-        has_filter = "FilterRows" in self.reader.pipeline.actions
+        has_filter = FILTER_ROWS in self.reader.pipeline.actions
         report.update(
             force=True, phase="Running", parts_total=len(partitions), rows_total=None if has_filter else total
         )

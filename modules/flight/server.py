@@ -19,6 +19,7 @@ from pyarrow import flight
 
 from m4d.credentials import CredentialStore, Scrubber
 from m4d.errors import M4DError
+from m4d.modules.actions import FILTER_ROWS
 from m4d.modules.assets import ReadableAsset, WritableAsset
 from m4d.modules.config import ModuleConfig
 from m4d.modules.flight.auth import MIDDLEWARE_KEY, BearerAuthFactory, Caller, caller_of
@@ -67,7 +68,7 @@ class FlightModule(flight.FlightServerBase):  # type: ignore[misc]
             flight.FlightEndpoint(Ticket(asset=request.asset, columns=request.columns, partition=p.index).encode(), [])
             for p in asset.source.partitions()
         ]
-        rows = asset.source.total_rows() if not asset.pipeline.actions.count("FilterRows") else None
+        rows = None if FILTER_ROWS in asset.pipeline.actions else asset.source.total_rows()
         return flight.FlightInfo(projection.schema, descriptor, endpoints, rows if rows is not None else -1, -1)
 
     # -- Flight RPCs ---------------------------------------------------------------------------------
