@@ -103,27 +103,40 @@ class _Adopted:
 Handle = subprocess.Popen[bytes] | _Adopted
 
 
+def _instances(config_file: Path) -> list[int]:
+    """Live processes running with this instance's configuration file (found by command line, so even one
+    whose pid file was never written, because its agent died while starting it, is found)."""
+    needle = str(config_file).encode()
+    found = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            if needle in (proc / "cmdline").read_bytes() and _Adopted(int(proc.name)).poll() is None:
+                found.append(int(proc.name))
+        except OSError:
+            continue
+    return sorted(found)
+
+
 def _adoptable(spec: ProcessSpec) -> _Adopted | None:
-    """The previous agent's process for this instance, if it still runs this very configuration.
+    """A previous agent's process for this instance, if it still runs this very configuration.
 
     Modules outlive an agent restart (as pods outlive a kubelet restart); adopting them keeps endpoints
-    stable. A leftover running another configuration is stopped.
+    stable. Leftovers running another configuration, or more than one, are stopped.
     """
+    found = [_Adopted(pid) for pid in _instances(spec.config_file) if pid != os.getpid()]
+    if not found:
+        return None
     try:
-        pid = int((spec.workdir / "pid").read_text())
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
         same = spec.config_file.read_text() == spec.config_text
-    except (OSError, ValueError):
-        return None
-    if str(spec.config_file) not in cmdline:
-        return None  # the pid was reused by something else
-    process = _Adopted(pid)
-    if process.poll() is not None:
-        return None
-    if same:
-        return process
-    Supervisor._terminate(process, 10.0)
-    return None
+    except OSError:
+        same = False
+    keep = found[0] if same else None
+    for process in found:
+        if process is not keep:
+            Supervisor._terminate(process, 10.0)
+    return keep
 
 
 @dataclass

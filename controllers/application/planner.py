@@ -116,7 +116,11 @@ def _workload(
         chosen = [c for c in clusters if c.spec.region == geography]
         if not chosen:
             have = ", ".join(f"{c.name} ({c.spec.region})" for c in clusters) or "none"
-            return Failure("NoCluster", f"no ready member cluster in processing geography {geography} (ready: {have})")
+            offline = sorted(c.name for c in all_clusters if c.spec.region == geography and c not in clusters)
+            why = f"; offline there: {', '.join(offline)}" if offline else ""
+            return Failure(
+                "NoCluster", f"no ready member cluster in processing geography {geography} (ready: {have}){why}"
+            )
         return chosen
     return list(clusters) or Failure("NoCluster", "no ready member cluster to run modules on")
 

@@ -7,6 +7,7 @@ when it is run with --keep.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -16,6 +17,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from m4d.errors import PermanentError
+
+# Services this process started: held so they are neither reported as leaked while they run on purpose,
+# nor left as zombies once stopped.
+_CHILDREN: dict[int, subprocess.Popen[bytes]] = {}
 
 
 @dataclass(frozen=True)
@@ -29,6 +34,10 @@ def _pid_dir(hub: Path) -> Path:
 
 
 def alive(pid: int) -> bool:
+    child = _CHILDREN.get(pid)
+    if child is not None and child.poll() is not None:
+        del _CHILDREN[pid]
+        return False
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -69,6 +78,7 @@ def start(hub: Path, service: Service, env: dict[str, str] | None = None) -> int
             env={**os.environ, **(env or {})},
         )
     (_pid_dir(hub) / f"{service.name}.pid").write_text(str(process.pid))
+    _CHILDREN[process.pid] = process
     time.sleep(0.05)
     if process.poll() is not None:
         raise PermanentError(f"{service.name} exited at once; see {hub / 'logs' / f'{service.name}.log'}")
@@ -98,20 +108,25 @@ def stop_all(hub: Path, timeout: float = 15.0) -> list[str]:
 
 
 def _stop_modules(hub: Path, timeout: float = 10.0) -> None:
-    """Module processes run in their own sessions (they survive agent restarts): stop them by pid file."""
+    """Module processes run in their own sessions (they survive agent restarts): find them by the instance
+    directory in their command line and stop them."""
+    needle = str((hub / "run").resolve()).encode()
     pids: list[int] = []
-    for pid_file in (hub / "run").rglob("pid"):
-        try:
-            pid = int(pid_file.read_text())
-            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
-        except (OSError, ValueError):
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit() or int(proc.name) == os.getpid():
             continue
-        if alive(pid) and str(pid_file.parent) in cmdline:  # still the module this file recorded
-            os.killpg(pid, signal.SIGTERM)
-            pids.append(pid)
+        try:
+            cmdline = (proc / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if needle in cmdline and alive(int(proc.name)):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(int(proc.name), signal.SIGTERM)
+                pids.append(int(proc.name))
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline and any(alive(pid) for pid in pids):
         time.sleep(0.05)
     for pid in pids:
         if alive(pid):
-            os.killpg(pid, signal.SIGKILL)
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)

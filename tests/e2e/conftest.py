@@ -29,6 +29,9 @@ class World:
     hub: LocalCluster
     log: list[str] = field(default_factory=list)
 
+    def say(self, stage: str, message: str) -> None:
+        self.log.append(f"{stage}: {message}")
+
     def app(self, name: str) -> M4DApplication:
         return self.hub.get(M4DApplication, name, "default")
 

@@ -1,0 +1,170 @@
+"""Faults on the embedded default: each converges to the right status, nothing lost or duplicated."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from m4d.api import BlueprintReport, Plotter
+from m4d.api.meta import find_condition
+from m4d.credentials.app_tokens import read_token
+from m4d.credentials.local import SecretsFile
+from m4d.demo import services
+from m4d.demo.reader import read_asset
+from m4d.demo.setup import agent_service, m4d, service_list, submit_applications
+from tests.e2e.conftest import HEARTBEAT, World
+
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
+
+TX = "finance/transactions"
+
+
+def readable(world: World, app: str, asset: str = TX) -> int:
+    state = world.app(app).status.asset_states[asset]  # type: ignore[union-attr]
+    assert state.endpoint is not None
+    token = read_token(SecretsFile(world.paths.hub / "secrets.yaml"), "default", app)
+    return read_asset(state.endpoint, token, asset).table.num_rows
+
+
+def endpoint(world: World, app: str, asset: str = TX) -> str | None:
+    status = world.app(app).status
+    state = status.asset_states.get(asset) if status else None
+    return state.endpoint.url if state and state.endpoint else None
+
+
+def service(name: str) -> services.Service:
+    return next(s for s in service_list(HEARTBEAT) if s.name == name)
+
+
+def kill(world: World, name: str, sig: int = signal.SIGKILL) -> None:
+    """Stop one service process (not the modules it started, which run in their own sessions)."""
+    pid = services.running(world.paths.hub)[name]
+    os.kill(pid, sig)
+    world.wait(lambda: name not in services.running(world.paths.hub), 20, f"{name} stopped")
+
+
+def module_processes(world: World) -> dict[str, int]:
+    """Live module processes per instance directory (more than one would be a duplicate)."""
+    counts: dict[str, int] = {}
+    run = str(world.paths.hub / "run")
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit() or not services.alive(int(proc.name)):
+            continue
+        try:
+            cmdline = (proc / "cmdline").read_bytes().decode(errors="replace").split("\0")
+        except OSError:
+            continue
+        config = next((a for a in cmdline if a.startswith(run) and a.endswith("config.yaml")), None)
+        if config is not None and "module" in cmdline:
+            counts[config] = counts.get(config, 0) + 1
+    return counts
+
+
+def test_agent_restarted_mid_deploy(world: World) -> None:
+    submit_applications(world.paths, world.say)
+    world.wait(lambda: any(r.spec.cluster == "eu-de-1" for r in world.hub.list(BlueprintReport).items), 60, "a report")
+    kill(world, "agent-eu-de-1")
+    services.start(world.paths.hub, service("agent-eu-de-1"))
+    world.wait_settled()
+    assert readable(world, "fraud-detection") == 5_000
+    assert readable(world, "customer-analytics") == 5_000
+    duplicates = {k.split("/run/")[-1]: n for k, n in module_processes(world).items() if n != 1}
+    assert not duplicates, duplicates
+
+
+def test_hub_controllers_restarted(world: World) -> None:
+    submit_applications(world.paths, world.say)
+    world.wait(lambda: any(p.status and p.status.committed_revision for p in world.hub.list(Plotter).items), 60)
+    kill(world, "hub")
+    services.start(world.paths.hub, service("hub"))
+    world.wait_settled()
+    assert readable(world, "fraud-detection") == 5_000
+    # No commit repeats its parent's tree: a retry after the crash made no duplicate commit.
+    git = ["git", "--git-dir", str(world.paths.hub / "gitops.git")]
+    log = subprocess.run([*git, "log", "--format=%H %T %P", "main"], capture_output=True, text=True, check=True)
+    trees = {c: t for c, t, *_ in (line.split() for line in log.stdout.splitlines())}
+    for line in log.stdout.splitlines():
+        commit, tree, *parents = line.split()
+        assert all(trees.get(p) != tree for p in parents), f"commit {commit} changes nothing"
+
+
+def test_member_offline_then_back(world: World) -> None:
+    submit_applications(world.paths, world.say)
+    world.wait_settled()
+    kill(world, "agent-eu-fr-1", signal.SIGTERM)  # the member goes quiet
+
+    def says_offline() -> bool:
+        app = world.app("marketing-eu-fr")
+        ready = find_condition(app.status.conditions, "Ready") if app.status else None
+        return bool(app.status and not app.status.ready and ready and "offline there: eu-fr-1" in ready.message)
+
+    world.wait(says_offline, 60, "the application saying its cluster is offline")
+    assert world.app("fraud-detection").status.ready  # type: ignore[union-attr]  # eu-de-1 is unaffected
+    services.start(world.paths.hub, agent_service("eu-fr-1", HEARTBEAT))
+    world.wait(lambda: bool(world.app("marketing-eu-fr").status.ready), 90, "ready again")  # type: ignore[union-attr]
+    assert readable(world, "marketing-eu-fr") > 0
+
+
+def _git_daemon(base: Path, port: int) -> subprocess.Popen[bytes]:
+    daemon = subprocess.Popen(
+        ["git", "daemon", "--reuseaddr", f"--base-path={base}", "--export-all", "--enable=receive-pack",
+         "--listen=127.0.0.1", f"--port={port}", str(base)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    return daemon
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_git_remote_unavailable_for_a_while(world: World) -> None:
+    # The hub pushes to the GitOps repository through git daemon, which then goes away for a while.
+    port = _free_port()
+    daemon = _git_daemon(world.paths.hub, port)
+    try:
+        kill(world, "hub")
+        url = f"git://127.0.0.1:{port}/gitops.git"
+        services.start(world.paths.hub, services.Service("hub", ("hub", "run", "--gitops-repo", url)))
+        submit_applications(world.paths, world.say)
+        world.wait_settled()
+        daemon.terminate()
+        daemon.wait(10)
+        app = yaml.safe_load((world.paths.applications / "fraud-detection.yaml").read_text())
+        app["metadata"]["name"] = "fraud-later"
+        new = world.paths.hub / "fraud-later.yaml"
+        new.write_text(yaml.safe_dump(app))
+        m4d(world.paths.hub, "apply", "-f", str(new))
+        world.wait(lambda: _has_plotter(world, "fraud-later"), 60, "a plan for the new application")
+        time.sleep(3)
+        assert endpoint(world, "fraud-later") is None  # nothing could be committed, so nothing runs
+        daemon = _git_daemon(world.paths.hub, port)
+        world.wait(lambda: endpoint(world, "fraud-later") is not None, 120, "the new application served")
+        assert readable(world, "fraud-later") == 5_000
+        assert readable(world, "fraud-detection") == 5_000  # what ran all along was never disturbed
+    finally:
+        daemon.terminate()
+        daemon.wait(10)
+
+
+def _has_plotter(world: World, name: str) -> bool:
+    return any(p.name == name for p in world.hub.list(Plotter).items)
+
+
+def test_module_crash_recovers(world: World) -> None:
+    submit_applications(world.paths, world.say)
+    world.wait_settled()
+    before = endpoint(world, "fraud-detection")
+    pid_file = next(p for p in (world.paths.hub / "run" / "eu-de-1").rglob("pid") if "fraud-detection" in str(p))
+    os.kill(int(pid_file.read_text()), signal.SIGKILL)
+    world.wait(lambda: endpoint(world, "fraud-detection") not in (None, before), 60, "a new endpoint")
+    assert readable(world, "fraud-detection") == 5_000
