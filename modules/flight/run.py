@@ -47,13 +47,23 @@ def serve(config: ModuleConfig, ready_file: Path | None = None) -> None:
     if ready_file is not None:
         write_json_atomically(ready_file, {**info, "pid": os.getpid()})
 
+    # The server runs in a thread and the main thread waits in Python, so SIGTERM (an agent stopping the
+    # module) is handled at once; a main thread blocked inside the C++ serve loop would never see it.
+    stopping = threading.Event()
+
     def stop(signum: int, frame: Any) -> None:
-        threading.Thread(target=server.shutdown, daemon=True).start()
+        stopping.set()
 
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, stop)
+        signal.signal(signal.SIGINT, stop)
+    serving = threading.Thread(target=server.serve, name="flight-serve", daemon=True)
+    serving.start()
     try:
-        server.serve()
+        while serving.is_alive() and not stopping.wait(0.2):
+            pass
     finally:
+        server.shutdown()
+        serving.join(10)
         if ready_file is not None:
             ready_file.unlink(missing_ok=True)
