@@ -5,6 +5,8 @@ a free loopback port, in memory.
     python -m tests.integration.modules.vault_server      # build it (make modules-testenv does)
 
 OpenBao was tried first: the Go module proxy does not serve github.com/openbao/openbao (403), so Vault it is.
+v1.21.0 because its in-repository `sdk` module is the published sdk v0.20.0 its go.mod requires; later
+1.21.x releases carry sdk changes no published version has, and the proxy does not serve commits.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from .servers import free_port
 
 VAULT = Component(
     name="vault",
-    version="v1.21.4",
+    version="v1.21.0",
     module="github.com/hashicorp/vault",
     package="github.com/hashicorp/vault",
     needs_wrapper=True,  # its go.mod replaces api/ and sdk/ with local paths
