@@ -3,19 +3,16 @@
 from __future__ import annotations
 
 import logging
-import signal
-import sys
-import threading
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
-from types import FrameType
 from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast
 
 import click
 
 from m4d.cli.context import CliContext, pass_context
 from m4d.cli.gitops import gitops_options, gitops_settings
+from m4d.cli.signals import setup_logging, stop_event
 
 if TYPE_CHECKING:
     from m4d.controllers.hub import HubConfig
@@ -110,11 +107,7 @@ def run(
     from m4d.controllers.hub import build_hub  # noqa: PLC0415
     from m4d.runtime.manager import Manager  # noqa: PLC0415
 
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.WARNING,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    setup_logging(logging.DEBUG if verbose else logging.WARNING)
     config = hub_config(ctx, catalog, policy, policy_default, taxonomy, connector_timeout)
     config = replace(
         config,
@@ -135,15 +128,7 @@ def run(
             failing = manager.failing()
             detail = "".join(f"\n  {key}: {message}" for key, message in sorted(failing.items()))
             raise click.ClickException(f"not idle after {timeout:g}s{detail or ' (still busy)'}")
-        stop = threading.Event()
-
-        def on_signal(signum: int, _frame: FrameType | None) -> None:
-            ctx.err.print(f"{signal.Signals(signum).name}: stopping")
-            stop.set()
-
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(sig, on_signal)
-        manager.run(stop)
+        manager.run(stop_event(ctx.err))
     finally:
         built.close()
 

@@ -3,6 +3,7 @@ Argo CD) and `m4d token` (an application's access token for its workload)."""
 
 from __future__ import annotations
 
+import logging
 import threading
 from pathlib import Path
 
@@ -36,7 +37,7 @@ def agent(
     from m4d.credentials.source import CredentialSource  # noqa: PLC0415
     from m4d.runtime.manager import Manager  # noqa: PLC0415
 
-    setup_logging(verbose)
+    setup_logging(logging.DEBUG if verbose else logging.INFO)
     layout = ctx.target.layout
     member = (
         KubeCluster.from_kubeconfig(context=member_kube_context, config_file=ctx.target.kubeconfig)
@@ -68,19 +69,39 @@ def agent(
 @click.option("--once", is_flag=True, help="Apply the repository once and exit.")
 @click.option("--repo", type=click.Path(path_type=Path), help="GitOps repository (default: the hub's gitops.git).")
 @click.option("--branch", default="main", show_default=True)
+@click.option(
+    "--member-context",
+    "member_contexts",
+    multiple=True,
+    metavar="NAME=CONTEXT",
+    help="Sync member NAME to this kubeconfig context (a real cluster); repeatable. Others: embedded stores.",
+)
 @click.option("-v", "--verbose", is_flag=True)
 @pass_context
-def sync(ctx: CliContext, once: bool, repo: Path | None, branch: str, verbose: bool) -> None:
-    """Apply each clusters/<name>/ folder of the GitOps repository to its embedded member (as Argo CD would)."""
+def sync(
+    ctx: CliContext, once: bool, repo: Path | None, branch: str, member_contexts: tuple[str, ...], verbose: bool
+) -> None:
+    """Apply each clusters/<name>/ folder of the GitOps repository to its member (as Argo CD would)."""
     from m4d.cluster.interface import Cluster  # noqa: PLC0415
     from m4d.controllers.sync.local import LocalSync  # noqa: PLC0415
 
-    setup_logging(verbose)
+    setup_logging(logging.DEBUG if verbose else logging.INFO)
+    contexts: dict[str, str] = {}
+    for item in member_contexts:
+        name, sep, context = item.partition("=")
+        if not sep or not name or not context:
+            raise click.BadParameter(f"{item!r} is not NAME=CONTEXT", param_hint="--member-context")
+        contexts[name] = context
     members: dict[str, Cluster] = {}
 
     def member(name: str) -> Cluster:
         if name not in members:
-            members[name] = ctx.target.open_member(name)
+            if name in contexts:
+                from m4d.cluster.kube import KubeCluster  # noqa: PLC0415 - only for real members
+
+                members[name] = KubeCluster.from_kubeconfig(contexts[name], ctx.target.kubeconfig, name=name)
+            else:
+                members[name] = ctx.target.open_member(name)
         return members[name]
 
     runner = LocalSync(repo or ctx.target.layout.gitops_repo, ctx.hub(), member, branch=branch)

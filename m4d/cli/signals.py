@@ -24,9 +24,9 @@ def stop_event(err: Console) -> threading.Event:
     return stop
 
 
-def setup_logging(verbose: bool) -> None:
+def setup_logging(level: int = logging.INFO) -> None:
     logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO,
+        level=level,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
