@@ -1,4 +1,4 @@
-"""Apply the GitOps repository to embedded member stores, as Argo CD applies it to real members.
+"""Apply the GitOps repository to member clusters (embedded stores or real ones), as Argo CD would.
 
 Each pass reads the branch head, and for every registered member cluster applies its folder
 (`clusters/<name>/`) with automated sync, prune and self-heal semantics: objects in the folder are
@@ -20,7 +20,14 @@ from pathlib import Path
 from m4d.api.cluster import MemberCluster, MemberClusterStatus
 from m4d.api.meta import Resource
 from m4d.cluster.interface import Cluster
-from m4d.controllers.sync.plan import REVISION_ANNOTATION, SyncPlan, cluster_prefix, desired_objects, plan_sync
+from m4d.controllers.sync.plan import (
+    REVISION_ANNOTATION,
+    SyncPlan,
+    cluster_prefix,
+    desired_objects,
+    namespace_manifests,
+    plan_sync,
+)
 from m4d.errors import ConflictError, M4DError, NotFoundError
 from m4d.git.snapshot import head_revision, read_snapshot
 
@@ -28,6 +35,19 @@ log = logging.getLogger("m4d.sync")
 
 # Drift on a member is repaired within this many seconds even when the repository does not move.
 SELF_HEAL_INTERVAL = 5.0
+FIELD_MANAGER = "m4d-sync"
+
+
+def ensure_namespaces(store: Cluster, docs: list[dict[str, object]]) -> None:
+    """Apply the folder's Namespace on a Kubernetes member (its Blueprints land in it); embedded member
+    stores have no namespaces to create."""
+    if not docs:
+        return
+    from m4d.cluster.kube import KubeCluster  # noqa: PLC0415 - only a real member pays for the client
+
+    if isinstance(store, KubeCluster):
+        for doc in docs:
+            store.manifests.apply(doc, field_manager=FIELD_MANAGER)
 
 
 @dataclass
@@ -47,6 +67,7 @@ class LocalSync:
     def sync_cluster(self, name: str, revision: str, files: dict[str, bytes]) -> SyncPlan:
         store = self.member(name)
         desired = desired_objects(files, name)
+        ensure_namespaces(store, namespace_manifests(files, name))
         live: list[Resource] = []
         for kind in sorted(self._kinds(desired), key=lambda k: k.KIND):
             live.extend(store.list(kind).items)
@@ -54,7 +75,7 @@ class LocalSync:
         for obj in [*plan.create, *plan.update]:
             annotated = obj.model_copy(deep=True)
             annotated.metadata.annotations[REVISION_ANNOTATION] = revision
-            store.apply(annotated, field_manager="m4d-sync")
+            store.apply(annotated, field_manager=FIELD_MANAGER)
         for obj in plan.prune:
             with contextlib.suppress(NotFoundError):  # already gone: that is what pruning wants
                 store.delete(type(obj), obj.name, obj.metadata.namespace)

@@ -20,7 +20,8 @@ MANAGED_BY_KEY = "app.kubernetes.io/managed-by"
 MANAGED_BY_VALUE = "m4d"
 REVISION_ANNOTATION = "m4d.dev/applied-revision"
 
-# Embedded member stores hold the platform's kinds only; the namespace file exists for real clusters.
+# Embedded member stores hold the platform's kinds only; the namespace file is for real clusters
+# (namespace_manifests gives it to the sync, which applies it on a Kubernetes member).
 _SKIPPED = {("v1", "Namespace")}
 
 
@@ -68,6 +69,20 @@ def desired_objects(files: dict[str, bytes], cluster: str) -> list[Resource]:
                 problems.extend(exc.errors)
     if problems:
         raise InvalidError(f"cluster folder {cluster_prefix(cluster)}", problems)
+    return out
+
+
+def namespace_manifests(files: dict[str, bytes], cluster: str) -> list[dict[str, object]]:
+    """The Namespace objects of one cluster folder (a real member needs them before its Blueprints)."""
+    out: list[dict[str, object]] = []
+    for path in sorted(p for p in files if p.startswith(cluster_prefix(cluster))):
+        if not path.endswith((".yaml", ".yml")):
+            continue
+        try:
+            docs = list(yaml.safe_load_all(files[path]))
+        except yaml.YAMLError:
+            continue  # desired_objects reports it
+        out += [d for d in docs if isinstance(d, dict) and (d.get("apiVersion"), d.get("kind")) in _SKIPPED]
     return out
 
 

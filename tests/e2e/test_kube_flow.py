@@ -1,0 +1,241 @@
+"""The whole flow on real kube-apiservers: the hub and two members of the test environment.
+
+The hub's controllers, a sync that applies each `clusters/<name>/` folder of the GitOps repository to its
+member's API server (what Argo CD does), and one agent per member run as `m4d` processes; the hub
+directory holds only what has no API server here: the catalog, the policies, the secrets file, the
+GitOps repository and the module processes' working directories. The sample applications are submitted
+to the real hub and must come out as on the embedded default (tests/e2e/test_demo.py).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from m4d.api import Blueprint, BlueprintReport, M4DApplication, M4DModule, M4DStorageAccount, MemberCluster, Plotter
+from m4d.api.crd import all_crds
+from m4d.api.meta import Resource, find_condition
+from m4d.cluster.kube import KubeCluster
+from m4d.cluster.rbac import member_namespace
+from m4d.credentials.app_tokens import read_token
+from m4d.credentials.local import SecretsFile
+from m4d.demo import services, world
+from m4d.demo.reader import read_asset, refused_without_token
+from m4d.demo.verify import source_table, verify
+from m4d.errors import ConflictError, NotFoundError
+from tests.testenv.servers import TestEnv
+
+pytestmark = [pytest.mark.e2e, pytest.mark.integration, pytest.mark.timeout(300)]
+
+# Member cluster -> the test environment's kube context it runs on (world.CLUSTERS gives the regions).
+CONTEXTS = {"eu-de-1": "member1", "eu-fr-1": "member2"}
+APPS = ("customer-analytics", "fraud-detection", "intern-hr", "marketing-eu-fr")
+SETTLED = {"Denied"}
+HEARTBEAT = 1.0
+FIELD_MANAGER = "m4d-e2e"
+TX, CAMPAIGNS = "finance/transactions", "marketing/campaigns"
+
+
+@dataclass
+class KubeWorld:
+    paths: world.DemoPaths
+    kubeconfig: Path  # every context as admin: hub, member1, member2
+    hub: KubeCluster  # the test's own view, as admin
+    members: dict[str, KubeCluster]  # by member cluster name
+
+    def m4d(self, *args: str) -> str:
+        """An `m4d` command on the real hub, as an operator runs it."""
+        done = subprocess.run(
+            [sys.executable, "-m", "m4d.cli", "--hub", str(self.paths.hub), "--kube-context", "hub", *args],
+            capture_output=True,
+            text=True,
+            env=self.env(),
+            check=False,
+        )
+        assert done.returncode == 0, f"m4d {' '.join(args)}:\n{done.stdout}{done.stderr}"
+        return done.stdout
+
+    def env(self) -> dict[str, str]:
+        return {**os.environ, "KUBECONFIG": str(self.kubeconfig)}
+
+    def app(self, name: str) -> M4DApplication:
+        return self.hub.get(M4DApplication, name, "default")
+
+    def wait(self, check: Callable[[], bool], timeout: float, what: str) -> None:
+        deadline = time.monotonic() + timeout
+        while not check():
+            if time.monotonic() > deadline:
+                logs = "\n".join(
+                    f"--- {p.name}\n" + "\n".join(p.read_text(errors="replace").splitlines()[-20:])
+                    for p in sorted((self.paths.hub / "logs").glob("*.log"))
+                )
+                raise AssertionError(f"{what} not reached in {timeout:g}s\n{logs}")
+            time.sleep(0.2)
+
+
+def settled(hub: KubeCluster) -> bool:
+    """Every sample application reconciled, each asset served or denied."""
+    for name in APPS:
+        try:
+            app = hub.get(M4DApplication, name, "default")
+        except NotFoundError:
+            return False
+        if app.status is None or app.status.observed_generation != app.metadata.generation:
+            return False
+        for item in app.spec.data:
+            state = app.status.asset_states.get(item.data_set_id)
+            ready = find_condition(state.conditions, "Ready") if state else None
+            if state is None or (state.endpoint is None and (ready is None or ready.reason not in SETTLED)):
+                return False
+    return True
+
+
+def _force_remove(cluster: KubeCluster, kind: type[Resource], keep: Callable[[Any], bool] = lambda o: True) -> None:
+    """Delete objects of `kind` even if no controller is left to finalize them (the servers are shared)."""
+    for obj in cluster.list(kind).items:
+        if not keep(obj):
+            continue
+        with contextlib.suppress(NotFoundError, ConflictError):
+            if obj.metadata.finalizers:
+                obj.metadata.finalizers = []
+                cluster.update(obj)
+            cluster.delete(kind, obj.name, obj.metadata.namespace)
+
+
+def _clean(hub: KubeCluster, members: dict[str, KubeCluster]) -> None:
+    _force_remove(hub, M4DApplication, lambda o: o.metadata.namespace == "default" and o.name in APPS)
+    _force_remove(hub, Plotter, lambda o: o.spec.application.name in APPS)
+    _force_remove(hub, BlueprintReport, lambda o: o.spec.cluster in CONTEXTS)
+    _force_remove(hub, MemberCluster, lambda o: o.name in CONTEXTS)
+    _force_remove(hub, M4DModule, lambda o: o.metadata.namespace == "m4d-system")
+    _force_remove(hub, M4DStorageAccount, lambda o: o.name == world.STORAGE[0])
+    for member in members.values():
+        _force_remove(member, Blueprint)
+
+
+def _services(kube: KubeWorld) -> list[services.Service]:
+    hub = ("--kube-context", "hub")
+    sync_args = [f"--member-context={name}={context}" for name, context in CONTEXTS.items()]
+    return [
+        services.Service("hub", (*hub, "hub", "run")),
+        services.Service("sync", (*hub, "sync", *sync_args)),
+        *(
+            services.Service(
+                f"agent-{name}",
+                (*hub, "agent", "--cluster", name, "--member-kube-context", context, "--heartbeat", str(HEARTBEAT)),
+            )
+            for name, context in CONTEXTS.items()
+        ),
+    ]
+
+
+@pytest.fixture(scope="module")
+def kube(testenv: TestEnv, tmp_path_factory: pytest.TempPathFactory) -> Iterator[KubeWorld]:
+    clusters = {api.name: KubeCluster.from_kubeconfig(api.context, str(api.kubeconfig)) for api in testenv.clusters}
+    hub = clusters["hub"]
+    members = {name: clusters[context] for name, context in CONTEXTS.items()}
+    for cluster in clusters.values():
+        cluster.manifests.install_crds(all_crds(), FIELD_MANAGER)
+    # The servers are shared by the session: members other tests registered would be candidates here too.
+    _force_remove(hub, MemberCluster)
+    _clean(hub, members)
+    paths = world.prepare(tmp_path_factory.mktemp("kube-flow") / "hub", rows=2_000)
+    kube = KubeWorld(paths, testenv.kubeconfig, hub, members)
+    try:
+        hub.ensure_namespace("m4d-system")
+        for name, region in world.CLUSTERS:
+            hub.ensure_namespace(member_namespace(name))
+            kube.m4d("cluster", "onboard", name, "--template", "plain", "--region", region)
+        kube.m4d("apply", "-f", str(paths.descriptors), "-f", str(paths.resources))
+        for service in _services(kube):
+            services.start(paths.hub, service, env={"KUBECONFIG": str(kube.kubeconfig)})
+        kube.m4d("apply", "-f", str(paths.applications))
+        kube.wait(lambda: settled(hub), 150, "every sample application settled")
+        yield kube
+    finally:
+        services.stop_all(paths.hub)
+        _clean(hub, members)
+        for cluster in clusters.values():
+            cluster.close()
+
+
+def test_applications_are_served_or_denied(kube: KubeWorld) -> None:
+    for name in ("fraud-detection", "customer-analytics", "marketing-eu-fr"):
+        app = kube.app(name)
+        assert app.status is not None and app.status.ready, name
+        assert all(state.endpoint is not None for state in app.status.asset_states.values()), name
+    denied = kube.app("intern-hr").status
+    assert denied is not None and not denied.ready
+    ready = find_condition(denied.asset_states["hr/employees"].conditions, "Ready")
+    assert ready is not None and ready.reason == "Denied"
+    assert "denies read of hr/employees" in (ready.message or "")
+
+
+def test_marketing_copies_on_eu_de_and_reads_on_eu_fr(kube: KubeWorld) -> None:
+    plotter = next(p for p in kube.hub.list(Plotter).items if p.spec.application.name == "marketing-eu-fr")
+    flow = next(f for f in plotter.spec.flows if f.asset_id == TX)
+    assert [(s.capability, s.cluster) for s in flow.steps] == [("copy", "eu-de-1"), ("read", "eu-fr-1")]
+    endpoint = kube.app("marketing-eu-fr").status.asset_states[TX].endpoint  # type: ignore[union-attr]
+    reports = {
+        r.spec.cluster: r for r in kube.hub.list(BlueprintReport).items if r.spec.application.name == "marketing-eu-fr"
+    }
+    assert set(reports) == {"eu-de-1", "eu-fr-1"}
+    assert [m.phase for m in reports["eu-de-1"].spec.modules.values()] == ["Completed"]
+    served = [m.endpoint.url for m in reports["eu-fr-1"].spec.modules.values() if m.endpoint is not None]
+    assert endpoint is not None and endpoint.url in served
+
+
+def test_blueprints_on_members_reports_on_hub(kube: KubeWorld) -> None:
+    for name, member in kube.members.items():
+        blueprints = member.list(Blueprint).items
+        assert blueprints and all(bp.spec.cluster == name for bp in blueprints)
+        assert all(bp.metadata.namespace == "m4d-blueprints" for bp in blueprints)
+        for bp in blueprints:
+            assert bp.status is not None
+            ready = find_condition(bp.status.conditions, "Ready")
+            assert ready is not None and ready.status == "True", bp.name
+        reports = kube.hub.list(BlueprintReport, member_namespace(name)).items
+        assert sorted(r.name for r in reports) == sorted(bp.name for bp in blueprints)
+        cluster = kube.hub.get(MemberCluster, name)
+        assert cluster.status is not None and cluster.status.applied_revision and cluster.status.last_heartbeat
+    # Each member holds its own Blueprints only: the three servers are separate clusters.
+    on_de = {bp.spec.application.name for bp in kube.members["eu-de-1"].list(Blueprint).items}
+    on_fr = {bp.spec.application.name for bp in kube.members["eu-fr-1"].list(Blueprint).items}
+    assert on_de == {"fraud-detection", "customer-analytics", "marketing-eu-fr"}
+    assert on_fr == {"marketing-eu-fr"}
+
+
+def test_governed_data_read_over_flight(kube: KubeWorld) -> None:
+    sources = {TX: kube.paths.data / "transactions.parquet", CAMPAIGNS: kube.paths.data / "campaigns.csv"}
+    secrets = SecretsFile(kube.paths.hub / "secrets.yaml")
+    messages: list[str] = []
+    for name in ("fraud-detection", "customer-analytics", "marketing-eu-fr"):
+        status = kube.app(name).status
+        assert status is not None
+        token = read_token(secrets, "default", name)
+        for asset, state in status.asset_states.items():
+            assert state.endpoint is not None
+            received = read_asset(state.endpoint, token, asset).table
+            assert received.num_rows > 0, (name, asset)
+            columns = [c for d in state.decisions for a in d.actions for c in a.columns]
+            source = source_table(str(sources[asset]), list({*received.column_names, *columns}))
+            checks = verify(state.decisions, received, source)
+            assert checks and all(c.ok for c in checks), [c.message for c in checks]
+            messages += [c.message for c in checks]
+            assert "bearer token" in refused_without_token(state.endpoint, asset)
+    for expected in (
+        "name: every value is 'XXXXXXXX'",
+        "customer_id: keyed digests, no original value",
+        "contact_email: removed",
+        "filter \"status = 'paid'\"",
+    ):
+        assert any(m.startswith(expected) for m in messages), expected
