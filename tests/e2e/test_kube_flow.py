@@ -10,6 +10,7 @@ to the real hub and must come out as on the embedded default (tests/e2e/test_dem
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import subprocess
 import sys
@@ -25,20 +26,21 @@ from m4d.api import Blueprint, BlueprintReport, M4DApplication, M4DModule, M4DSt
 from m4d.api.crd import all_crds
 from m4d.api.meta import Resource, find_condition
 from m4d.cluster.kube import KubeCluster
-from m4d.cluster.rbac import member_namespace
+from m4d.cluster.rbac import SERVICE_ACCOUNT, agent_user, member_agent_manifests, member_namespace
 from m4d.credentials.app_tokens import read_token
 from m4d.credentials.local import SecretsFile
 from m4d.demo import services, world
 from m4d.demo.reader import read_asset, refused_without_token
 from m4d.demo.verify import source_table, verify
-from m4d.errors import ConflictError, NotFoundError
-from tests.testenv.servers import TestEnv
+from m4d.errors import ConflictError, ForbiddenError, NotFoundError
+from tests.testenv.servers import ApiServer, TestEnv
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration, pytest.mark.timeout(300)]
 
 # Member cluster -> the test environment's kube context it runs on (world.CLUSTERS gives the regions).
 CONTEXTS = {"eu-de-1": "member1", "eu-fr-1": "member2"}
 APPS = ("customer-analytics", "fraud-detection", "intern-hr", "marketing-eu-fr")
+MODULES = ("arrow-flight", "implicit-copy")  # modules/descriptors/
 SETTLED = {"Denied"}
 HEARTBEAT = 1.0
 FIELD_MANAGER = "m4d-e2e"
@@ -51,6 +53,8 @@ class KubeWorld:
     kubeconfig: Path  # every context as admin: hub, member1, member2
     hub: KubeCluster  # the test's own view, as admin
     members: dict[str, KubeCluster]  # by member cluster name
+    # Each agent's kubeconfig: context `hub` as the member's agent service account, its member as admin.
+    agent_kubeconfigs: dict[str, Path]
 
     def m4d(self, *args: str) -> str:
         """An `m4d` command on the real hub, as an operator runs it."""
@@ -116,26 +120,40 @@ def _clean(hub: KubeCluster, members: dict[str, KubeCluster]) -> None:
     _force_remove(hub, Plotter, lambda o: o.spec.application.name in APPS)
     _force_remove(hub, BlueprintReport, lambda o: o.spec.cluster in CONTEXTS)
     _force_remove(hub, MemberCluster, lambda o: o.name in CONTEXTS)
-    _force_remove(hub, M4DModule, lambda o: o.metadata.namespace == "m4d-system")
+    _force_remove(hub, M4DModule, lambda o: o.metadata.namespace == "m4d-system" and o.name in MODULES)
     _force_remove(hub, M4DStorageAccount, lambda o: o.name == world.STORAGE[0])
     for member in members.values():
         _force_remove(member, Blueprint)
 
 
-def _services(kube: KubeWorld) -> list[services.Service]:
+def agent_kubeconfig(path: Path, hub: ApiServer, token: str, member: ApiServer) -> Path:
+    """What a member's agent is given: the hub as its service account (a TokenRequest token), its member."""
+    entries = [("hub", hub, f"{SERVICE_ACCOUNT}@hub", token), (member.context, member, "admin", member.admin_token)]
+    config = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "current-context": "hub",
+        "clusters": [
+            {"name": c, "cluster": {"server": a.url, "certificate-authority": str(a.ca_file)}} for c, a, _, _ in entries
+        ],
+        "users": [{"name": f"{u}-{c}", "user": {"token": t}} for c, _, u, t in entries],
+        "contexts": [{"name": c, "context": {"cluster": c, "user": f"{u}-{c}"}} for c, _, u, _ in entries],
+    }
+    path.write_text(json.dumps(config, indent=2))
+    path.chmod(0o600)
+    return path
+
+
+def _start_services(kube: KubeWorld) -> None:
     hub = ("--kube-context", "hub")
+    admin = {"KUBECONFIG": str(kube.kubeconfig)}
     sync_args = [f"--member-context={name}={context}" for name, context in CONTEXTS.items()]
-    return [
-        services.Service("hub", (*hub, "hub", "run")),
-        services.Service("sync", (*hub, "sync", *sync_args)),
-        *(
-            services.Service(
-                f"agent-{name}",
-                (*hub, "agent", "--cluster", name, "--member-kube-context", context, "--heartbeat", str(HEARTBEAT)),
-            )
-            for name, context in CONTEXTS.items()
-        ),
-    ]
+    services.start(kube.paths.hub, services.Service("hub", (*hub, "hub", "run")), env=admin)
+    services.start(kube.paths.hub, services.Service("sync", (*hub, "sync", *sync_args)), env=admin)
+    for name, context in CONTEXTS.items():
+        args = ("agent", "--cluster", name, "--member-kube-context", context, "--heartbeat", str(HEARTBEAT))
+        agent = services.Service(f"agent-{name}", (*hub, *args))
+        services.start(kube.paths.hub, agent, env={"KUBECONFIG": str(kube.agent_kubeconfigs[name])})
 
 
 @pytest.fixture(scope="module")
@@ -148,16 +166,20 @@ def kube(testenv: TestEnv, tmp_path_factory: pytest.TempPathFactory) -> Iterator
     # The servers are shared by the session: members other tests registered would be candidates here too.
     _force_remove(hub, MemberCluster)
     _clean(hub, members)
-    paths = world.prepare(tmp_path_factory.mktemp("kube-flow") / "hub", rows=2_000)
-    kube = KubeWorld(paths, testenv.kubeconfig, hub, members)
+    root = tmp_path_factory.mktemp("kube-flow")
+    paths = world.prepare(root / "hub", rows=2_000)
+    agents: dict[str, Path] = {}
+    for name, context in CONTEXTS.items():
+        hub.manifests.apply_all(member_agent_manifests(name), FIELD_MANAGER)
+        token = hub.manifests.service_account_token(member_namespace(name), SERVICE_ACCOUNT, seconds=3600)
+        agents[name] = agent_kubeconfig(root / f"agent-{name}.kubeconfig", testenv.hub, token, testenv.cluster(context))
+    kube = KubeWorld(paths, testenv.kubeconfig, hub, members, agents)
     try:
         hub.ensure_namespace("m4d-system")
         for name, region in world.CLUSTERS:
-            hub.ensure_namespace(member_namespace(name))
             kube.m4d("cluster", "onboard", name, "--template", "plain", "--region", region)
         kube.m4d("apply", "-f", str(paths.descriptors), "-f", str(paths.resources))
-        for service in _services(kube):
-            services.start(paths.hub, service, env={"KUBECONFIG": str(kube.kubeconfig)})
+        _start_services(kube)
         kube.m4d("apply", "-f", str(paths.applications))
         kube.wait(lambda: settled(hub), 150, "every sample application settled")
         yield kube
@@ -239,3 +261,36 @@ def test_governed_data_read_over_flight(kube: KubeWorld) -> None:
         "filter \"status = 'paid'\"",
     ):
         assert any(m.startswith(expected) for m in messages), expected
+
+
+def test_agents_work_within_their_member_rbac(kube: KubeWorld) -> None:
+    """The agents wrote their reports and heartbeats with a kubeconfig whose hub identity is the member's
+    agent service account, which may do nothing else on the hub."""
+    for name, config in kube.agent_kubeconfigs.items():
+        as_agent = KubeCluster.from_kubeconfig("hub", str(config))
+        try:
+            review = as_agent.manifests.create(
+                {"apiVersion": "authentication.k8s.io/v1", "kind": "SelfSubjectReview", "metadata": {}}
+            )
+            assert review["status"]["userInfo"]["username"] == agent_user(name)
+            assert as_agent.list(BlueprintReport, member_namespace(name)).items
+            assert as_agent.get(MemberCluster, name).status is not None
+            other = next(n for n in CONTEXTS if n != name)
+            with pytest.raises(ForbiddenError):
+                as_agent.list(M4DApplication, "default")
+            with pytest.raises(ForbiddenError):
+                as_agent.list(BlueprintReport, member_namespace(other))
+            with pytest.raises(ForbiddenError):
+                as_agent.get(MemberCluster, other)
+            with pytest.raises(ForbiddenError):
+                as_agent.list(Plotter)
+        finally:
+            as_agent.close()
+    managers = {
+        f.get("manager")
+        for r in kube.hub.list(BlueprintReport).items
+        for f in kube.hub.manifests.get("app.m4d.dev/v1alpha1", "BlueprintReport", r.name, r.metadata.namespace)[
+            "metadata"
+        ]["managedFields"]
+    }
+    assert managers == {f"agent-{name}" for name in CONTEXTS}
