@@ -4,6 +4,9 @@ Reconcile decides, per module instance of a Blueprint, the process to run (comma
 derived from the Blueprint, access granted to the application's token), makes the supervisor run
 exactly those, writes the Blueprint's status on the member and a BlueprintReport on the hub. The
 supervisor wakes the controller whenever a module changes state, so readiness reaches the hub at once.
+
+On a Kubernetes member each instance is first created there as objects (ConfigMap, Deployment and
+Service, or Job: `workloads.py`), and the process run is the one the member stores (`kubelet.py`).
 """
 
 from __future__ import annotations
@@ -17,12 +20,14 @@ from m4d.api.blueprint import Blueprint, BlueprintModule, BlueprintStatus, Modul
 from m4d.api.meta import Condition, set_condition
 from m4d.api.report import BlueprintRef, BlueprintReport, BlueprintReportSpec, cap_errors
 from m4d.cluster.interface import Cluster
+from m4d.controllers.agent.kubelet import LocalKubelet
 from m4d.controllers.agent.processes import ProcessSpec, Supervisor
+from m4d.controllers.agent.workloads import WorkloadClient, object_name, render
 from m4d.controllers.sync.plan import REVISION_ANNOTATION
 from m4d.credentials.app_tokens import read_token
 from m4d.credentials.interface import CredentialStore
 from m4d.credentials.source import CredentialSource, open_store
-from m4d.errors import M4DError, NotFoundError
+from m4d.errors import M4DError, NotFoundError, PermanentError
 from m4d.modules.config import ClientGrant, from_blueprint
 from m4d.runtime.controller import Controller, ObjectKey, Outcome
 
@@ -52,12 +57,17 @@ class BlueprintAgent(Controller[Blueprint]):
     settings: AgentSettings = field(kw_only=True)
     supervisor: Supervisor = field(kw_only=True, default_factory=Supervisor)
     _store: CredentialStore | None = field(default=None, init=False, repr=False)
+    workloads: WorkloadClient | None = field(default=None, init=False, repr=False)
+    kubelet: LocalKubelet = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.kind = Blueprint
         self.name = f"agent-{self.settings.cluster}"
         self.finalizer = AGENT_FINALIZER
         self.supervisor._on_change = self._module_changed
+        # A Kubernetes member holds each instance's objects; an embedded one has no place for them.
+        self.workloads = WorkloadClient.for_member(self.cluster, field_manager=self.name)
+        self.kubelet = LocalKubelet(self.supervisor, self.settings.workdir)
 
     def _module_changed(self, process_key: str) -> None:
         namespace, name, _ = process_key.split("/", 2)
@@ -100,7 +110,7 @@ class BlueprintAgent(Controller[Blueprint]):
         for module in obj.spec.modules:
             key = prefix + module.name
             wanted.add(key)
-            if not module.deployment.command:
+            if self.workloads is None and not module.deployment.command:
                 states[module.name] = ModuleState(
                     phase="Failed", message=f"module {module.module} has no command to run as a local process"
                 )
@@ -117,12 +127,30 @@ class BlueprintAgent(Controller[Blueprint]):
             except M4DError as exc:
                 states[module.name] = ModuleState(phase="Failed", message=str(exc)[:1000])
                 continue
-            states[module.name] = self.supervisor.ensure(spec)
+            states[module.name] = self._run(obj, module, spec)
         for key in self.supervisor.running_keys():
             if key.startswith(prefix) and key not in wanted:
                 self.supervisor.stop(key)
+        self._remove_workloads(obj, keep={m.name for m in obj.spec.modules})
         self._report(obj, states)
         return Outcome(status=self._status(obj, states), requeue_after=WAIT_RETRY if waiting else None)
+
+    def _run(self, bp: Blueprint, module: BlueprintModule, spec: ProcessSpec) -> ModuleState:
+        if self.workloads is None:
+            return self.supervisor.ensure(spec)
+        try:
+            applied = self.workloads.apply(render(bp, module, spec.config_text, spec.protocol))
+            return self.kubelet.run(applied)
+        except PermanentError as exc:  # a template the member refuses, a pod the local kubelet cannot run
+            return ModuleState(phase="Failed", message=str(exc)[:1000])
+
+    def _remove_workloads(self, bp: Blueprint, keep: set[str]) -> None:
+        """Delete the objects of the Blueprint's instances not in `keep` (those of its spec and last status)."""
+        if self.workloads is None:
+            return
+        known = {m.name for m in bp.spec.modules} | (set(bp.status.modules) if bp.status else set())
+        for instance in sorted(known - keep):
+            self.workloads.delete(bp.metadata.namespace or "default", object_name(bp.name, instance))
 
     @staticmethod
     def _phase(states: dict[str, ModuleState]) -> ModulePhase:
@@ -171,6 +199,7 @@ class BlueprintAgent(Controller[Blueprint]):
         for key in self.supervisor.running_keys():
             if key.startswith(prefix):
                 self.supervisor.stop(key)
+        self._remove_workloads(obj, keep=set())
         with contextlib.suppress(NotFoundError):  # already gone is what we want
             self.hub.delete(BlueprintReport, obj.name, report_namespace(self.settings.cluster))
         log.info("blueprint %s removed from cluster %s", obj.key, self.settings.cluster)

@@ -27,6 +27,7 @@ from m4d.api.crd import all_crds
 from m4d.api.meta import Resource, find_condition
 from m4d.cluster.kube import KubeCluster
 from m4d.cluster.rbac import SERVICE_ACCOUNT, agent_user, member_agent_manifests, member_namespace
+from m4d.controllers.agent.workloads import CONFIG_KEY, LABEL_BLUEPRINT, object_name
 from m4d.credentials.app_tokens import read_token
 from m4d.credentials.local import SecretsFile
 from m4d.demo import services, world
@@ -294,3 +295,78 @@ def test_agents_work_within_their_member_rbac(kube: KubeWorld) -> None:
         ]["managedFields"]
     }
     assert managers == {f"agent-{name}" for name in CONTEXTS}
+
+
+def _process_args(pid: int) -> list[str]:
+    return Path(f"/proc/{pid}/cmdline").read_bytes().decode().split("\0")[:-1]
+
+
+def test_modules_are_workloads_on_their_members(kube: KubeWorld) -> None:
+    """Each module instance is a ConfigMap and a Deployment + Service (or a Job) on its member, owned by
+    its Blueprint; the process running it is the one the stored Deployment describes."""
+    kinds: dict[str, list[str]] = {}
+    for name, member in kube.members.items():
+        for bp in member.list(Blueprint).items:
+            ns = bp.metadata.namespace
+            for module in bp.spec.modules:
+                obj = object_name(bp.name, module.name)
+                config = member.manifests.get("v1", "ConfigMap", f"{obj}-config", ns)
+                job = module.deployment.kind == "Job"
+                workload = member.manifests.get(*(("batch/v1", "Job") if job else ("apps/v1", "Deployment")), obj, ns)
+                for stored in (config, workload):
+                    owners = stored["metadata"]["ownerReferences"]
+                    assert [(o["kind"], o["uid"]) for o in owners] == [("Blueprint", bp.metadata.uid)]
+                    assert stored["metadata"]["labels"][LABEL_BLUEPRINT] == bp.name
+                kinds.setdefault(module.module, []).append(workload["kind"])
+                workdir = kube.paths.hub / "run" / name / str(ns) / bp.name / module.name
+                assert (workdir / "config.yaml").read_text() == config["data"][CONFIG_KEY]
+                if job:
+                    assert member.manifests.get("batch/v1", "Job", obj, ns)["spec"]["template"]["spec"]["restartPolicy"]
+                    continue
+                service = member.manifests.get("v1", "Service", obj, ns)
+                assert service["spec"]["ports"][0]["port"] == 8080
+                container = workload["spec"]["template"]["spec"]["containers"][0]
+                assert container["args"][-2:] == ["--port", "8080"]  # the descriptor's template, as stored
+                args = _process_args(int((workdir / "pid").read_text()))
+                assert args[args.index("--config") + 1] == str(workdir / "config.yaml")
+                assert args[args.index("--port") + 1] == "0"
+                assert args[args.index("--ready-file") + 1] == str(workdir / "ready.json")
+    assert kinds["arrow-flight"] == ["Deployment"] * 3  # fraud, customer analytics, marketing (both assets)
+    assert kinds["implicit-copy"] == ["Job"]
+
+
+def test_deleting_an_application_removes_its_workloads(kube: KubeWorld) -> None:
+    """The last test: marketing-eu-fr goes; its Blueprints, their objects and processes go with it."""
+    before = {
+        name: [bp for bp in member.list(Blueprint).items if bp.spec.application.name == "marketing-eu-fr"]
+        for name, member in kube.members.items()
+    }
+    pids = [int(p.read_text()) for p in (kube.paths.hub / "run").rglob("default-marketing-eu-fr-*/*/pid")]
+    assert all(before.values()) and pids
+    kube.hub.delete(M4DApplication, "marketing-eu-fr", "default")
+
+    def gone() -> bool:
+        return not any(
+            bp.spec.application.name == "marketing-eu-fr"
+            for m in kube.members.values()
+            for bp in m.list(Blueprint).items
+        )
+
+    kube.wait(gone, 60, "marketing-eu-fr's Blueprints pruned from the members")
+    for name, blueprints in before.items():
+        member = kube.members[name]
+        for bp in blueprints:
+            for module in bp.spec.modules:
+                obj = object_name(bp.name, module.name)
+                for api_version, kind, object_of_kind in (
+                    ("v1", "ConfigMap", f"{obj}-config"),
+                    ("apps/v1", "Deployment", obj),
+                    ("v1", "Service", obj),
+                    ("batch/v1", "Job", obj),
+                ):
+                    with pytest.raises(NotFoundError):
+                        member.manifests.get(api_version, kind, object_of_kind, bp.metadata.namespace)
+    kube.wait(lambda: not any(services.alive(pid) for pid in pids), 20, "marketing-eu-fr's module processes stopped")
+    reports = [r for r in kube.hub.list(BlueprintReport).items if r.spec.application.name == "marketing-eu-fr"]
+    assert reports == []
+    assert kube.app("fraud-detection").status.ready  # type: ignore[union-attr]
