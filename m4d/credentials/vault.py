@@ -20,6 +20,12 @@ from m4d.errors import ForbiddenError, M4DError, TemporaryError, UnauthorizedErr
 SERVICE_ACCOUNT_TOKEN = "/var/run/secrets/kubernetes.io/serviceaccount/token"  # noqa: S105 - a path
 
 
+def _reasons(error: hvac.exceptions.VaultError) -> str:
+    """Vault's own messages ("permission denied", "invalid role name ..."): they never echo a token."""
+    reasons = [str(e) for e in (getattr(error, "errors", None) or [])] or [type(error).__name__]
+    return "; ".join(reasons)[:300]
+
+
 class VaultStore(CredentialStore):
     """`resolve("m4d/s3-main")` (or `resolve("secret/data/m4d/s3-main")`) reads `<kv_mount>/data/m4d/s3-main`.
 
@@ -60,27 +66,29 @@ class VaultStore(CredentialStore):
             self._call(
                 "Kubernetes login",
                 lambda: self._client.auth.kubernetes.login(role=self._role, jwt=jwt, mount_point=self._auth_path),
+                login=True,
             )
         else:
             token = self._token if self._token is not None else Path(str(self._token_file)).read_text().strip()
             self._client.token = token
         self._logged_in = True
 
-    def _call(self, what: str, fn: Any) -> Any:
+    def _call(self, what: str, fn: Any, login: bool = False) -> Any:
         try:
             return fn()
         except hvac.exceptions.InvalidPath:
             raise CredentialNotFound(f"{what}: not found in Vault at {self.address}") from None
-        except hvac.exceptions.Unauthorized:
-            raise UnauthorizedError(f"{what}: Vault at {self.address} did not accept this module's login") from None
-        except hvac.exceptions.Forbidden:
-            raise ForbiddenError(f"{what}: this module's Vault policy does not allow it") from None
+        except (hvac.exceptions.Unauthorized, hvac.exceptions.Forbidden) as error:
+            kind = UnauthorizedError if isinstance(error, hvac.exceptions.Unauthorized) or login else ForbiddenError
+            raise kind(f"{what}: Vault at {self.address} refused: {_reasons(error)}") from None
         except (hvac.exceptions.VaultDown, hvac.exceptions.InternalServerError, hvac.exceptions.RateLimitExceeded):
             raise TemporaryError(f"{what}: Vault at {self.address} is unavailable", delay=5.0) from None
         except requests.RequestException as error:
             raise TemporaryError(f"{what}: cannot reach Vault at {self.address} ({type(error).__name__})") from None
         except hvac.exceptions.VaultError as error:
-            raise M4DError(f"{what}: Vault refused ({type(error).__name__})") from None
+            if login:  # a bad role or auth mount: this module's login is misconfigured
+                raise UnauthorizedError(f"{what}: Vault at {self.address} refused: {_reasons(error)}") from None
+            raise M4DError(f"{what}: Vault refused: {_reasons(error)}") from None
 
     def _read(self, ref: str) -> dict[str, str]:
         response = self._call(

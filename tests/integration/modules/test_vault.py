@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import ssl
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -106,7 +107,9 @@ def test_flight_module_hashes_with_a_key_from_vault(
 def test_kubernetes_auth_with_a_real_api_server(vault: Vault, hub_api: ApiServer, tmp_path: Path) -> None:
     """A module logs in with its service-account token; Vault checks it with the API server's TokenReview."""
     kube = httpx.Client(
-        base_url=hub_api.url, verify=str(hub_api.ca_file), headers={"Authorization": f"Bearer {hub_api.admin_token}"}
+        base_url=hub_api.url,
+        verify=ssl.create_default_context(cafile=str(hub_api.ca_file)),
+        headers={"Authorization": f"Bearer {hub_api.admin_token}"},
     )
     sa = f"m4d-module-{uuid.uuid4().hex[:6]}"
     kube.post("/api/v1/namespaces/default/serviceaccounts", json={"metadata": {"name": sa}}).raise_for_status()
