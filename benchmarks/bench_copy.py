@@ -46,8 +46,11 @@ def module_copy(src: Path, out: Path, actions: list[Action]) -> float:
     config = ModuleConfig(name="copy", assets=[asset], credentials=CredentialSource(kind="file", path=str(secrets)))
     start = time.perf_counter()
     with Reporter(None, show_bar=False) as reporter:
-        CopyJob(config, open_store(config.credentials), reporter).run()  # type: ignore[arg-type]
-    return time.perf_counter() - start
+        status = CopyJob(config, open_store(config.credentials), reporter).run()  # type: ignore[arg-type]
+    seconds = time.perf_counter() - start
+    written = sum(pq.ParquetFile(p).metadata.num_rows for p in (out / "copy").glob("part-*.parquet"))
+    assert written == status.rows_copied > 0, (written, status)
+    return seconds
 
 
 def main() -> None:
