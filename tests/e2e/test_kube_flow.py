@@ -26,6 +26,7 @@ from m4d.api import Blueprint, BlueprintReport, M4DApplication, M4DModule, M4DSt
 from m4d.api.crd import all_crds
 from m4d.api.meta import Resource, find_condition
 from m4d.cluster.kube import KubeCluster
+from m4d.cluster.kube_manifests import CRD_API_VERSION
 from m4d.cluster.rbac import SERVICE_ACCOUNT, agent_user, member_agent_manifests, member_namespace
 from m4d.controllers.agent.workloads import CONFIG_KEY, LABEL_BLUEPRINT, object_name
 from m4d.credentials.app_tokens import read_token
@@ -89,7 +90,8 @@ class KubeWorld:
 
 
 def settled(hub: KubeCluster) -> bool:
-    """Every sample application reconciled, each asset served or denied."""
+    """Every sample application reconciled and Ready, or stopped for good (denied). Endpoints can come
+    before Ready (the Plotter is ready once every cluster's report matches), so Ready is what counts."""
     for name in APPS:
         try:
             app = hub.get(M4DApplication, name, "default")
@@ -97,11 +99,9 @@ def settled(hub: KubeCluster) -> bool:
             return False
         if app.status is None or app.status.observed_generation != app.metadata.generation:
             return False
-        for item in app.spec.data:
-            state = app.status.asset_states.get(item.data_set_id)
-            ready = find_condition(state.conditions, "Ready") if state else None
-            if state is None or (state.endpoint is None and (ready is None or ready.reason not in SETTLED)):
-                return False
+        ready = find_condition(app.status.conditions, "Ready")
+        if not app.status.ready and (ready is None or ready.reason not in SETTLED):
+            return False
     return True
 
 
@@ -126,6 +126,29 @@ def _clean(hub: KubeCluster, members: dict[str, KubeCluster]) -> None:
     _force_remove(hub, M4DStorageAccount, lambda o: o.name == world.STORAGE[0])
     for member in members.values():
         _force_remove(member, Blueprint)
+
+
+def _missing_crds(cluster: KubeCluster) -> list[str]:
+    missing = []
+    for crd in all_crds():
+        try:
+            cluster.manifests.get(CRD_API_VERSION, "CustomResourceDefinition", crd["metadata"]["name"])
+        except NotFoundError:
+            missing.append(crd["metadata"]["name"])
+    return missing
+
+
+def _uninstall_crds(cluster: KubeCluster, names: list[str], timeout: float = 30.0) -> None:
+    for name in names:
+        cluster.manifests.delete(CRD_API_VERSION, "CustomResourceDefinition", name)
+    deadline = time.monotonic() + timeout
+    for name in names:
+        while time.monotonic() < deadline:
+            try:
+                cluster.manifests.get(CRD_API_VERSION, "CustomResourceDefinition", name)
+            except NotFoundError:
+                break
+            time.sleep(0.1)
 
 
 def agent_kubeconfig(path: Path, hub: ApiServer, token: str, member: ApiServer) -> Path:
@@ -163,6 +186,7 @@ def kube(testenv: TestEnv, tmp_path_factory: pytest.TempPathFactory) -> Iterator
     clusters = {api.name: KubeCluster.from_kubeconfig(api.context, str(api.kubeconfig)) for api in testenv.clusters}
     hub = clusters["hub"]
     members = {name: clusters[context] for name, context in CONTEXTS.items()}
+    added = {name: _missing_crds(cluster) for name, cluster in clusters.items()}
     for cluster in clusters.values():
         cluster.manifests.install_crds(all_crds(), FIELD_MANAGER)
     # The servers are shared by the session: members other tests registered would be candidates here too.
@@ -188,6 +212,8 @@ def kube(testenv: TestEnv, tmp_path_factory: pytest.TempPathFactory) -> Iterator
     finally:
         services.stop_all(paths.hub)
         _clean(hub, members)
+        for context in CONTEXTS.values():  # the members are as other tests expect them: without our kinds
+            _uninstall_crds(clusters[context], added[context])
         for cluster in clusters.values():
             cluster.close()
 
