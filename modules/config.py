@@ -33,9 +33,21 @@ def token_digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+class Tls(Model):
+    """Serve grpc+tls with this certificate; the key file is a mounted secret, never inline."""
+
+    cert_file: str = Field(min_length=1)
+    key_file: str = Field(min_length=1)
+
+
 class Listen(Model):
     host: str = "127.0.0.1"
     port: int = Field(default=0, ge=0, le=65535, description="0: pick a free port (reported in the ready file)")
+    tls: Tls | None = None
+
+    @property
+    def scheme(self) -> str:
+        return "grpc+tls" if self.tls is not None else "grpc"
 
 
 class ClientGrant(Model):

@@ -34,8 +34,8 @@ def start(config: ModuleConfig) -> FlightModule:
 
 
 def endpoint(server: FlightModule) -> dict[str, Any]:
-    host = server.config.listen.host
-    return {"protocol": "fybrik-arrow-flight", "scheme": "grpc", "hostname": host, "port": server.port}
+    listen = server.config.listen
+    return {"protocol": "fybrik-arrow-flight", "scheme": listen.scheme, "hostname": listen.host, "port": server.port}
 
 
 def serve(config: ModuleConfig, ready_file: Path | None = None) -> None:

@@ -12,13 +12,14 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 from pyarrow import flight
 
 from m4d.credentials import CredentialStore, Scrubber
-from m4d.errors import M4DError
+from m4d.errors import FieldError, InvalidError, M4DError
 from m4d.modules.actions import FILTER_ROWS
 from m4d.modules.assets import ReadableAsset, WritableAsset
 from m4d.modules.config import ModuleConfig
@@ -41,8 +42,17 @@ class FlightModule(flight.FlightServerBase):  # type: ignore[misc]
                 self.readable[asset.asset_id] = ReadableAsset.open(asset, config, credentials, self.scrub)
             elif asset.capability == "write":
                 self.writable[asset.asset_id] = WritableAsset.open(asset, config, credentials, self.scrub)
-        location = f"grpc://{config.listen.host}:{config.listen.port}"
+        listen = config.listen
+        location = f"{listen.scheme}://{listen.host}:{listen.port}"
         middleware = {MIDDLEWARE_KEY: BearerAuthFactory(config.clients)}
+        if listen.tls is not None:
+            try:
+                pair = flight.CertKeyPair(
+                    cert=Path(listen.tls.cert_file).read_bytes(), key=Path(listen.tls.key_file).read_bytes()
+                )
+            except OSError as error:
+                raise InvalidError("listen.tls", [FieldError("", f"cannot read {error.filename}")]) from None
+            kwargs["tls_certificates"] = [pair]
         super().__init__(location, middleware=middleware, **kwargs)
 
     # -- helpers -------------------------------------------------------------------------------------

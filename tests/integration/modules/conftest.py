@@ -97,7 +97,7 @@ def run_module(secrets_file: Path) -> Iterator[Callable[..., Module]]:
     def run(assets: list[ModuleAsset], grants: dict[str, tuple[str, list[str]]], **extra: Any) -> Module:
         config = ModuleConfig(
             name="test-module",
-            listen=Listen(host="127.0.0.1", port=0),
+            listen=extra.pop("listen", Listen(host="127.0.0.1", port=0)),
             assets=assets,
             credentials=CredentialSource(kind="file", path=str(secrets_file)),
             clients=[ClientGrant.for_token(app, token, ids) for app, (token, ids) in grants.items()],
