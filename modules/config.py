@@ -145,16 +145,17 @@ def from_blueprint(
     port: int | None = None,
     catalog_columns: dict[str, list[ColumnSpec]] | None = None,
     capability: Literal["read", "write", "copy"] | None = None,
+    tls: Tls | None = None,
 ) -> ModuleConfig:
     """The configuration of one module instance of a Blueprint, as the member agent writes it.
 
     `clients` grants each application's token its assets (default: none, so nobody can read until the
-    agent says who may); `port` defaults to the deployment's, else 0 (a free one).
+    agent says who may); `port` defaults to the deployment's, else 0 (a free one); `tls` serves grpc+tls.
     """
     assets = [a for a in module.assets if capability is None or a.capability == capability]
     return ModuleConfig(
         name=module.name,
-        listen=Listen(host=host, port=port if port is not None else (module.deployment.port or 0)),
+        listen=Listen(host=host, port=port if port is not None else (module.deployment.port or 0), tls=tls),
         assets=assets,
         credentials=credentials,
         clients=clients or [],
