@@ -48,4 +48,4 @@ include $(wildcard mk/*.mk)
 # The whole suite: lint, types, unit tier, then the integration and e2e tiers (they need real servers,
 # which the `testenv` target builds or reuses from $(CACHE_DIR)).
 test: lint typecheck
-	$(BIN)/pytest tests $(PYTEST_ARGS)
+	$(BIN)/pytest $(PYTEST_ARGS)
