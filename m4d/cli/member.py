@@ -15,7 +15,12 @@ from m4d.cli.signals import setup_logging, stop_event
 
 @click.command("agent")
 @click.option("--cluster", required=True, help="Name of the member cluster this agent runs for.")
-@click.option("--member-kube-context", default=None, help="The member's kubeconfig context (default: embedded store).")
+@click.option(
+    "--member-kube-context",
+    default=None,
+    help="The member's kubeconfig context: modules become Deployments/Jobs there, run as local processes "
+    "from what the member stores (default: embedded store, modules run from the Blueprint).",
+)
 @click.option("--workdir", type=click.Path(file_okay=False, path_type=Path), help="Where module instances run.")
 @click.option("--heartbeat", type=float, default=5.0, show_default=True, help="Seconds between heartbeats.")
 @click.option("--stop-modules", is_flag=True, help="Stop the modules on exit (default: leave them for the next agent).")
