@@ -21,8 +21,9 @@ OPTION_VALUE: Final = "value"
 # HashColumn: options.keyRef names the credential holding the key; options.algorithm picks the hash.
 OPTION_KEY_REF: Final = "keyRef"
 OPTION_ALGORITHM: Final = "algorithm"
-HASH_ALGORITHMS: Final = ("hmac-sha256",)
-HASH_DEFAULT_ALGORITHM: Final = "hmac-sha256"
+# blake2s-keyed: BLAKE2s-256 in keyed mode (vectorised); hmac-sha256: HMAC-SHA256 (hashlib, slower).
+HASH_ALGORITHMS: Final = ("blake2s-keyed", "hmac-sha256")
+HASH_DEFAULT_ALGORITHM: Final = "blake2s-keyed"
 # The credential entry holding a hash key (a credential with a single entry may use any name).
 KEY_ENTRY: Final = "key"
 # FilterRows: options.predicate is an expression in the predicate language (m4d.modules.predicate).

@@ -1,18 +1,18 @@
-"""HashColumn: replace values by their keyed hash (HMAC-SHA256, hex), so joins work and values do not leak."""
+"""HashColumn: replace values by their keyed hash (hex), so joins work and values do not leak."""
 
 from __future__ import annotations
 
 import pyarrow as pa
 
 from m4d.modules.actions import HASH_COLUMN
-from m4d.modules.keyed import HmacSha256
+from m4d.modules.keyed import KeyedHasher
 from m4d.modules.transforms.base import ColumnTransform
 
 
 class HashColumns(ColumnTransform):
     action = HASH_COLUMN
 
-    def __init__(self, columns: list[str], hasher: HmacSha256) -> None:
+    def __init__(self, columns: list[str], hasher: KeyedHasher) -> None:
         super().__init__(columns)
         self.hasher = hasher
 

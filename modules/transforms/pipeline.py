@@ -18,7 +18,7 @@ import pyarrow as pa
 from m4d.api.common import Action
 from m4d.errors import FieldError, InvalidError, M4DError
 from m4d.modules import actions as names
-from m4d.modules.keyed import HmacSha256
+from m4d.modules.keyed import KeyedHasher, hasher
 from m4d.modules.transforms.base import Transform
 from m4d.modules.transforms.columns import RedactColumns, RemoveColumns
 from m4d.modules.transforms.filtering import FilterRows
@@ -113,7 +113,7 @@ def build(actions: Sequence[Action], schema: pa.Schema, keys: KeyResolver, what:
     errors: list[FieldError] = []
     filters: list[Transform] = []
     redact: dict[str, str] = {}
-    hashed: dict[str, HmacSha256] = {}
+    hashed: dict[str, KeyedHasher] = {}
     removed: set[str] = set()
     for i, action in enumerate(actions):
         path = f"actions[{i}]"
@@ -139,11 +139,11 @@ def build(actions: Sequence[Action], schema: pa.Schema, keys: KeyResolver, what:
     transforms: list[Transform] = list(filters)
     # Strictest wins: a removed column is neither hashed nor redacted, a redacted one not hashed.
     by_key: dict[tuple[str, int], list[str]] = {}
-    keyed: dict[int, HmacSha256] = {}
-    for column, hasher in hashed.items():
+    keyed: dict[int, KeyedHasher] = {}
+    for column, one in hashed.items():
         if column not in removed and column not in redact:
-            by_key.setdefault(("hash", id(hasher)), []).append(column)
-            keyed[id(hasher)] = hasher
+            by_key.setdefault(("hash", id(one)), []).append(column)
+            keyed[id(one)] = one
     transforms += [HashColumns(cols, keyed[k]) for (_, k), cols in by_key.items()]
     by_value: dict[str, list[str]] = {}
     for column, value in redact.items():
@@ -161,7 +161,7 @@ def _collect(
     keys: KeyResolver,
     filters: list[Transform],
     redact: dict[str, str],
-    hashed: dict[str, HmacSha256],
+    hashed: dict[str, KeyedHasher],
     removed: set[str],
 ) -> None:
     opts = action.options
@@ -184,6 +184,6 @@ def _collect(
         ref = opts.get(names.OPTION_KEY_REF)
         if not ref:
             raise InvalidError("HashColumn", [FieldError("options.keyRef", "is required (the key's credential)")])
-        hasher = HmacSha256(keys(ref))
+        keyed = hasher(algorithm, keys(ref))
         for column in action.columns:
-            hashed[column] = hasher
+            hashed[column] = keyed

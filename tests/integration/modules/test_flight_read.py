@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import hmac
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -63,8 +62,7 @@ def test_reads_each_format_with_every_action(tmp_path: Path, run_module: Callabl
     assert got.column("id").to_pylist() == expected.column("id").to_pylist()
     assert set(got.column("name").to_pylist()) == {"XXXXXXXX"}
     assert got.column("email").to_pylist() == [
-        hmac.new(HASH_KEY.encode(), e.encode(), hashlib.sha256).hexdigest()
-        for e in expected.column("email").to_pylist()
+        hashlib.blake2s(e.encode(), key=HASH_KEY.encode()).hexdigest() for e in expected.column("email").to_pylist()
     ]
 
 

@@ -1,0 +1,88 @@
+import hashlib
+import hmac
+
+import pyarrow as pa
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from m4d.modules.keyed import HmacSha256, KeyedBlake2s, hasher, hashers
+
+KEY = b"k" * 32
+
+
+def blake(key: bytes, values: list[str | None]) -> list[str | None]:
+    return [None if v is None else hashlib.blake2s(v.encode(), key=key, digest_size=32).hexdigest() for v in values]
+
+
+# Strings whose UTF-8 length sits around the block boundaries (55, 64, 65, 128, 200 bytes) as well as
+# anywhere from empty to several blocks, with multi-byte characters.
+around_blocks = st.sampled_from([0, 1, 55, 63, 64, 65, 127, 128, 129, 200]).flatmap(
+    lambda n: st.text(alphabet=st.characters(max_codepoint=0x7F), min_size=n, max_size=n)
+)
+values_strategy = st.lists(st.one_of(st.none(), st.text(max_size=120), around_blocks), max_size=200)
+
+
+@given(values=values_strategy, key=st.binary(min_size=1, max_size=32))
+@settings(max_examples=80, deadline=None)
+def test_blake2s_matches_the_standard_library(values: list[str | None], key: bytes) -> None:
+    assert KeyedBlake2s(key).hash_array(pa.array(values, pa.string())).to_pylist() == blake(key, values)
+
+
+def test_every_length_up_to_four_blocks_in_one_array() -> None:
+    values = ["é" * (n // 2) + "x" * (n % 2) for n in range(0, 260)] + [None, ""]
+    assert KeyedBlake2s(KEY).hash_array(pa.array(values)).to_pylist() == blake(KEY, values)
+
+
+def test_slices_large_types_binary_and_chunked() -> None:
+    values = [f"value-{i}" for i in range(50_000)]
+    arr = pa.array(values)
+    h = KeyedBlake2s(KEY)
+    assert h.hash_array(arr.slice(1000, 30_000)).to_pylist() == blake(KEY, values[1000:31_000])
+    assert h.hash_array(arr.cast(pa.large_string()).slice(3, 5)).to_pylist() == blake(KEY, values[3:8])
+    assert h.hash_array(pa.array([b"\x00\xff"])).to_pylist() == [hashlib.blake2s(b"\x00\xff", key=KEY).hexdigest()]
+    assert h.hash_array(pa.chunked_array([values[:2], values[2:4]])).to_pylist() == blake(KEY, values[:4])
+    assert h.hash_array(pa.array([], pa.string())).to_pylist() == []
+    assert h.hash_array(pa.array([None, None], pa.string())).to_pylist() == [None, None]
+
+
+def test_large_arrays_split_over_threads_agree(monkeypatch: pytest.MonkeyPatch) -> None:
+    values = [f"user{i}@example.org" if i % 7 else None for i in range(40_000)]
+    monkeypatch.setattr(hashers, "_LANES", 3000)  # several passes per thread, a short last one
+    monkeypatch.setattr(hashers, "_PARALLEL_MIN_ROWS", 1000)
+    monkeypatch.setattr(hashers.os, "cpu_count", lambda: 3)
+    assert KeyedBlake2s(KEY).hash_array(pa.array(values)).to_pylist() == blake(KEY, values)
+
+
+def test_numbers_hash_as_their_text() -> None:
+    assert KeyedBlake2s(KEY).hash_array(pa.array([42, None], pa.int64())).to_pylist() == blake(KEY, ["42", None])
+
+
+def test_long_keys_are_reduced_to_their_digest() -> None:
+    key = bytes(range(100))
+    reduced = hashlib.blake2s(key).digest()
+    assert KeyedBlake2s(key).hash_array(pa.array(["m"])).to_pylist() == blake(reduced, ["m"])
+
+
+def test_deterministic_and_key_dependent() -> None:
+    arr = pa.array(["alice", "bob", "alice"])
+    out = KeyedBlake2s(KEY).hash_array(arr).to_pylist()
+    assert out[0] == out[2] != out[1]
+    assert KeyedBlake2s(b"other").hash_array(arr).to_pylist()[0] != out[0]
+
+
+def test_hmac_sha256_on_request() -> None:
+    values = ["x" * n for n in (0, 1, 55, 64, 65, 200)] + [None]
+    expected = [None if v is None else hmac.new(KEY, v.encode(), hashlib.sha256).hexdigest() for v in values]
+    assert hasher("hmac-sha256", KEY).hash_array(pa.array(values)).to_pylist() == expected
+    assert isinstance(hasher("blake2s-keyed", KEY), KeyedBlake2s)
+    with pytest.raises(ValueError, match="unknown hash algorithm"):
+        hasher("md5", KEY)
+
+
+def test_the_key_is_not_in_the_repr() -> None:
+    for h in (KeyedBlake2s(KEY), HmacSha256(KEY)):
+        assert "k" * 8 not in repr(h)
+    for make in (KeyedBlake2s, HmacSha256):
+        with pytest.raises(ValueError, match="empty"):
+            make(b"")
