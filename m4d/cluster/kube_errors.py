@@ -87,6 +87,9 @@ def status_error(
         return ForbiddenError(f"{where}: {message}")
     if code == 410:
         return GoneError(f"{where}: {message}; list again")
+    if code == 500 and "failed to create typed patch object" in message:
+        # Server-side apply answers 500 to a manifest whose fields do not fit the schema: no retry fixes it.
+        return InvalidError(what, [FieldError("", message)], header=f"{what} is invalid on cluster {cluster}")
     if code == 429 or code >= 500:
         return TemporaryError(f"{where}: {message} (HTTP {code})", delay=retry_after)
     return PermanentError(f"{where}: {message} (HTTP {code})", reason=reason or None)

@@ -119,3 +119,12 @@ def test_bodies_that_are_not_status_objects() -> None:
     assert parse_status(b"<html>bad gateway</html>") == {"message": "<html>bad gateway</html>"}
     assert parse_status(b"") == {} and parse_status(None) == {}
     assert parse_status("[1]") == {"message": "[1]"}
+
+
+def test_apply_patch_that_does_not_fit_the_schema_is_invalid_not_temporary() -> None:
+    message = (
+        "failed to create typed patch object (apps/v1, Kind=Deployment): .spec.replicas: expected numeric (int or "
+        "float), got string"
+    )
+    error = status_error(500, {"message": message}, "Deployment x", "member1")
+    assert isinstance(error, InvalidError) and "spec.replicas" in str(error)
