@@ -13,6 +13,8 @@ from typing import Final
 
 import numpy as np
 import numpy.typing as npt
+import pyarrow as pa
+import pyarrow.compute as pc
 
 U32 = npt.NDArray[np.uint32]
 
@@ -38,9 +40,10 @@ _SIGMA: Final = (
 _STEPS: Final = tuple(
     ((s[0:8:2], s[1:8:2]), (s[8:16:2], s[9:16:2])) for s in _SIGMA
 )  # fmt: skip
-# The diagonal step works on rows (0,5,10,15), (1,6,11,12), ...: rows 4..15 rotated within their quarter.
-_TO_DIAGONAL: Final = ((1, 2, 3, 0), (2, 3, 0, 1), (3, 0, 1, 2))
-_FROM_DIAGONAL: Final = ((3, 0, 1, 2), (2, 3, 0, 1), (1, 2, 3, 0))
+# v is kept as four quarters a, b, c, d (4 x lanes each). The diagonal step works on rows (0,5,10,15),
+# (1,6,11,12), ...: b, c, d rotated by 1, 2, 3 rows. Each of b, c, d carries copies of its first rows after
+# its last, so the rotated quarter is a contiguous view; only the copied rows move between the steps.
+_SHIFT: Final = (1, 2, 3)
 
 
 def _g(a: U32, b: U32, c: U32, d: U32, x: list[U32 | None], y: list[U32 | None], t: U32) -> None:
@@ -80,26 +83,29 @@ def compress(h: U32, m: list[U32 | None], t: npt.NDArray[np.uint64], final: npt.
     """BLAKE2s's compression of one block per lane: h (8 x lanes), m 16 words (None: zero in every lane),
     t the byte counter after this block, final whether it is the last block. Returns the new h."""
     lanes = h.shape[1]
-    v = np.empty((4, 4, lanes), dtype=np.uint32)
-    v[0] = h[0:4]
-    v[1] = h[4:8]
-    v[2] = _IV[0:4, None]
-    v[3] = _IV[4:8, None]
-    v[3, 0] ^= (t & 0xFFFFFFFF).astype(np.uint32)
-    v[3, 1] ^= (t >> 32).astype(np.uint32)
-    v[3, 2] ^= np.where(final, np.uint32(0xFFFFFFFF), np.uint32(0))
-    a, b, c, d = v[0], v[1], v[2], v[3]
+    a = np.empty((4, lanes), dtype=np.uint32)
+    b, c, d = (np.empty((4 + k, lanes), dtype=np.uint32) for k in _SHIFT)
+    a[:] = h[0:4]
+    b[0:4] = h[4:8]
+    c[0:4] = _IV[0:4, None]
+    d[0:4] = _IV[4:8, None]
+    d[0] ^= (t & 0xFFFFFFFF).astype(np.uint32)
+    d[1] ^= (t >> 32).astype(np.uint32)
+    d[2] ^= np.where(final, np.uint32(0xFFFFFFFF), np.uint32(0))
     tmp = np.empty((4, lanes), dtype=np.uint32)
+    quarters = (b, c, d)
     for (cx, cy), (dx, dy) in _STEPS:
-        _g(a, b, c, d, [m[i] for i in cx], [m[i] for i in cy], tmp)
-        b, c, d = (q.take(p, axis=0) for q, p in zip((b, c, d), _TO_DIAGONAL, strict=True))
-        _g(a, b, c, d, [m[i] for i in dx], [m[i] for i in dy], tmp)
-        b, c, d = (q.take(p, axis=0) for q, p in zip((b, c, d), _FROM_DIAGONAL, strict=True))
+        _g(a, b[0:4], c[0:4], d[0:4], [m[i] for i in cx], [m[i] for i in cy], tmp)
+        for q, k in zip(quarters, _SHIFT, strict=True):
+            q[4:] = q[0:k]
+        _g(a, b[1:5], c[2:6], d[3:7], [m[i] for i in dx], [m[i] for i in dy], tmp)
+        for q, k in zip(quarters, _SHIFT, strict=True):
+            q[0:k] = q[4:]
     out = np.empty_like(h)
     np.bitwise_xor(h[0:4], a, out=out[0:4])
-    out[0:4] ^= c
-    np.bitwise_xor(h[4:8], b, out=out[4:8])
-    out[4:8] ^= d
+    out[0:4] ^= c[0:4]
+    np.bitwise_xor(h[4:8], b[0:4], out=out[4:8])
+    out[4:8] ^= d[0:4]
     return out
 
 
@@ -117,22 +123,29 @@ def keyed_state(key: bytes) -> tuple[U32, U32]:
     return start[:, 0].copy(), empty[:, 0].copy()
 
 
-def digest_many(start: U32, empty: U32, offsets: npt.NDArray[np.int64], data: npt.NDArray[np.uint8]) -> U32:
-    """Digest words (8 x n) of the n values data[offsets[i]:offsets[i+1]], from the keyed state `start`."""
-    n = len(offsets) - 1
-    lengths = offsets[1:] - offsets[:-1]
+def digest_many(start: U32, empty: U32, values: pa.Array) -> U32:
+    """Digest words (8 x n) of the n values of a binary array without nulls, from the keyed state `start`."""
+    n = len(values)
+    if n == 0:
+        return np.empty((8, 0), dtype=np.uint32)
+    width = 8 if pa.types.is_large_binary(values.type) else 4
+    offsets = np.frombuffer(
+        values.buffers()[1], dtype=np.int64 if width == 8 else np.int32, count=n + 1, offset=values.offset * width
+    )
+    lengths = (offsets[1:] - offsets[:-1]).astype(np.int64)
     h = np.repeat(start[:, None], n, axis=1)
     blocks = np.maximum((lengths + BLOCK - 1) // BLOCK, 1)
     lanes = np.arange(n)
+    part = values
     for k in range(int(blocks.max(initial=1))):
         if k:
             lanes = lanes[blocks[lanes] > k]
-        left = lengths[lanes] - k * BLOCK
-        width = int(min(BLOCK, max(int(left.max(initial=0)), 0)))
-        m = _message(data, offsets[lanes] + k * BLOCK, left, width)
+            part = values.take(pa.array(lanes))
+        longest = int(lengths[lanes].max(initial=0)) - k * BLOCK
+        m = _message(part, k * BLOCK, min(BLOCK, max(longest, 0)))
         final = blocks[lanes] == k + 1
         t = np.where(final, lengths[lanes] + BLOCK, (k + 2) * BLOCK).astype(np.uint64)
-        if k == 0 and len(lanes) == n:
+        if k == 0:
             h = compress(h, m, t, final)
         else:
             h[:, lanes] = compress(h[:, lanes], m, t, final)
@@ -141,16 +154,22 @@ def digest_many(start: U32, empty: U32, offsets: npt.NDArray[np.int64], data: np
     return h
 
 
-def _message(
-    data: npt.NDArray[np.uint8], begin: npt.NDArray[np.int64], left: npt.NDArray[np.int64], width: int
-) -> list[U32 | None]:
-    """The 16 message words of one block per lane (bytes begin..begin+min(left, 64)); None for all-zero words."""
+def _message(values: pa.Array, begin: int, width: int) -> list[U32 | None]:
+    """The 16 message words of one block per lane: bytes begin..begin+width of each value, zero past its end.
+    None stands for a word that is zero in every lane."""
     words = (width + 3) // 4
     if words == 0:
         return [None] * 16
     span = words * 4
-    column = np.arange(span)
-    raw = np.take(data, begin[:, None] + column, mode="clip") if len(data) else np.zeros((len(begin), span), np.uint8)
-    raw[column >= left[:, None]] = 0
-    packed = np.ascontiguousarray(raw.view("<u4").T).astype(np.uint32, copy=False)  # a contiguous row per word
+    # Arrow's kernels make every value exactly `span` bytes: zeros inserted at its end (or at begin+span,
+    # for longer values), then the block's bytes cut out. The result's data buffer is then a lanes x span matrix.
+    padded = pc.binary_replace_slice(values, begin + span, begin + span, b"\0" * span)
+    block = pc.binary_slice(padded, begin, begin + span)
+    large = pa.types.is_large_binary(block.type)
+    first = np.frombuffer(
+        block.buffers()[1], np.int64 if large else np.int32, count=1, offset=block.offset * (8 if large else 4)
+    )
+    start = int(first[0])
+    raw = np.frombuffer(block.buffers()[2], dtype=np.uint8, count=len(block) * span, offset=start)
+    packed = np.ascontiguousarray(raw.view("<u4").reshape(-1, words).T).astype(np.uint32, copy=False)
     return [packed[i] for i in range(words)] + [None] * (16 - words)
