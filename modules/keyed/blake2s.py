@@ -129,10 +129,10 @@ def digest_many(start: U32, empty: U32, values: pa.Array) -> U32:
     if n == 0:
         return np.empty((8, 0), dtype=np.uint32)
     width = 8 if pa.types.is_large_binary(values.type) else 4
-    offsets = np.frombuffer(
+    offsets: npt.NDArray[np.int64] = np.frombuffer(
         values.buffers()[1], dtype=np.int64 if width == 8 else np.int32, count=n + 1, offset=values.offset * width
-    )
-    lengths = (offsets[1:] - offsets[:-1]).astype(np.int64)
+    ).astype(np.int64)
+    lengths = offsets[1:] - offsets[:-1]
     h = np.repeat(start[:, None], n, axis=1)
     blocks = np.maximum((lengths + BLOCK - 1) // BLOCK, 1)
     lanes = np.arange(n)
