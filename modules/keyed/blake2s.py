@@ -41,9 +41,9 @@ _STEPS: Final = tuple(
     ((s[0:8:2], s[1:8:2]), (s[8:16:2], s[9:16:2])) for s in _SIGMA
 )  # fmt: skip
 # v is kept as four quarters a, b, c, d (4 x lanes each). The diagonal step works on rows (0,5,10,15),
-# (1,6,11,12), ...: b, c, d rotated by 1, 2, 3 rows. Each of b, c, d carries copies of its first rows after
-# its last, so the rotated quarter is a contiguous view; only the copied rows move between the steps.
-_SHIFT: Final = (1, 2, 3)
+# (1,6,11,12), ...: b, c, d rotated by 1, 2, 3 rows. Each of b, c, d is stored with copies of some of its
+# rows next to it, so that both the quarter and its rotation are contiguous views; only the copied rows
+# move between the steps. b: b0 b1 b2 b3 [b0]; c: c0 c1 c2 c3 [c0 c1]; d: [d3] d0 d1 d2 d3.
 
 
 def _g(a: U32, b: U32, c: U32, d: U32, x: list[U32 | None], y: list[U32 | None], t: U32) -> None:
@@ -84,28 +84,33 @@ def compress(h: U32, m: list[U32 | None], t: npt.NDArray[np.uint64], final: npt.
     t the byte counter after this block, final whether it is the last block. Returns the new h."""
     lanes = h.shape[1]
     a = np.empty((4, lanes), dtype=np.uint32)
-    b, c, d = (np.empty((4 + k, lanes), dtype=np.uint32) for k in _SHIFT)
+    b_rows = np.empty((5, lanes), dtype=np.uint32)
+    c_rows = np.empty((6, lanes), dtype=np.uint32)
+    d_rows = np.empty((5, lanes), dtype=np.uint32)
+    b, c, d = b_rows[0:4], c_rows[0:4], d_rows[1:5]
+    b_diagonal, c_diagonal, d_diagonal = b_rows[1:5], c_rows[2:6], d_rows[0:4]
     a[:] = h[0:4]
-    b[0:4] = h[4:8]
-    c[0:4] = _IV[0:4, None]
-    d[0:4] = _IV[4:8, None]
+    b[:] = h[4:8]
+    c[:] = _IV[0:4, None]
+    d[:] = _IV[4:8, None]
     d[0] ^= (t & 0xFFFFFFFF).astype(np.uint32)
     d[1] ^= (t >> 32).astype(np.uint32)
     d[2] ^= np.where(final, np.uint32(0xFFFFFFFF), np.uint32(0))
     tmp = np.empty((4, lanes), dtype=np.uint32)
-    quarters = (b, c, d)
     for (cx, cy), (dx, dy) in _STEPS:
-        _g(a, b[0:4], c[0:4], d[0:4], [m[i] for i in cx], [m[i] for i in cy], tmp)
-        for q, k in zip(quarters, _SHIFT, strict=True):
-            q[4:] = q[0:k]
-        _g(a, b[1:5], c[2:6], d[3:7], [m[i] for i in dx], [m[i] for i in dy], tmp)
-        for q, k in zip(quarters, _SHIFT, strict=True):
-            q[0:k] = q[4:]
+        _g(a, b, c, d, [m[i] for i in cx], [m[i] for i in cy], tmp)
+        b_rows[4] = b_rows[0]
+        c_rows[4:6] = c_rows[0:2]
+        d_rows[0] = d_rows[4]
+        _g(a, b_diagonal, c_diagonal, d_diagonal, [m[i] for i in dx], [m[i] for i in dy], tmp)
+        b_rows[0] = b_rows[4]
+        c_rows[0:2] = c_rows[4:6]
+        d_rows[4] = d_rows[0]
     out = np.empty_like(h)
     np.bitwise_xor(h[0:4], a, out=out[0:4])
-    out[0:4] ^= c[0:4]
-    np.bitwise_xor(h[4:8], b[0:4], out=out[4:8])
-    out[4:8] ^= d[0:4]
+    out[0:4] ^= c
+    np.bitwise_xor(h[4:8], b, out=out[4:8])
+    out[4:8] ^= d
     return out
 
 

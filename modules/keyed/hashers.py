@@ -33,10 +33,8 @@ HMAC_SHA256 = "hmac-sha256"
 ALGORITHMS = (BLAKE2S_KEYED, HMAC_SHA256)
 # Lanes per compression pass: large enough that numpy's per-call cost is small, small enough that the
 # state stays in the core's cache. Arrays of at least _PARALLEL_MIN_ROWS are split over the cores.
-_LANES = 16_384
+_LANES = 32_768
 _PARALLEL_MIN_ROWS = 16_384
-# Four ASCII hex digits per pair of bytes (read as a little-endian uint16), as the uint32 spelling them.
-_HEX = np.frombuffer(b"".join(f"{i & 0xFF:02x}{i >> 8:02x}".encode() for i in range(1 << 16)), dtype="<u4")
 _POOL: list[ThreadPoolExecutor] = []
 
 
@@ -44,6 +42,25 @@ def _pool() -> ThreadPoolExecutor:
     if not _POOL:
         _POOL.append(ThreadPoolExecutor(max_workers=os.cpu_count() or 1, thread_name_prefix="m4d-hash"))
     return _POOL[0]
+
+
+def _hex_digits(digest: np.ndarray, out: np.ndarray) -> None:
+    """Lowercase hex of each byte of `digest` into `out`, one little-endian uint16 (two characters) per byte.
+
+    Arithmetic on all bytes at once: the high nibble goes to the low byte (the first character); a nibble
+    n becomes '0' + n, plus 39 more ('a' - '0' - 10) when n + 6 carries into bit 4, i.e. when n >= 10.
+    """
+    v = digest.astype(np.uint16)
+    high = v >> 4
+    v &= 0x0F
+    v <<= 8
+    v |= high
+    letters = v + 0x0606
+    letters >>= 4
+    letters &= 0x0101
+    letters *= 39
+    v += 0x3030
+    np.add(v, letters, out=out)
 
 
 def _binary(values: pa.Array | pa.ChunkedArray) -> pa.Array:
@@ -109,7 +126,7 @@ class KeyedBlake2s(KeyedHasher):
                 hi = min(lo + _LANES, last)
                 words = blake2s.digest_many(self._start, self._empty, values.slice(lo, hi - lo))
                 digest = np.ascontiguousarray(words.T).astype("<u4", copy=False).view(np.uint8)
-                np.take(_HEX, digest.view("<u2"), out=out[lo:hi].view("<u4"))
+                _hex_digits(digest, out[lo:hi].view("<u2"))
 
         parts = os.cpu_count() or 1
         if n < _PARALLEL_MIN_ROWS or parts < 2:
