@@ -1,5 +1,6 @@
 import hashlib
 import hmac
+from concurrent.futures import ThreadPoolExecutor
 
 import pyarrow as pa
 import pytest
@@ -86,3 +87,13 @@ def test_the_key_is_not_in_the_repr() -> None:
     for make in (KeyedBlake2s, HmacSha256):
         with pytest.raises(ValueError, match="empty"):
             make(b"")
+
+
+def test_concurrent_callers_each_get_their_own_digests(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(hashers, "_PARALLEL_MIN_ROWS", 1000)
+    h = KeyedBlake2s(KEY)
+    inputs = [[f"{t}-{i}" for i in range(20_000)] for t in range(3)]
+    with ThreadPoolExecutor(3) as pool:
+        outputs = list(pool.map(lambda values: h.hash_array(pa.array(values)).to_pylist(), inputs))
+    assert outputs == [blake(KEY, values) for values in inputs]
+    assert hashers._BUSY == [0]
