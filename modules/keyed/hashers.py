@@ -18,6 +18,7 @@ import _hashlib
 import hashlib
 import os
 import threading
+from abc import ABC, abstractmethod
 from concurrent.futures import ThreadPoolExecutor
 from itertools import repeat
 from typing import ClassVar
@@ -87,7 +88,7 @@ def _as_strings(values: pa.Array, hex_digits: np.ndarray) -> pa.StringArray:
     return pa.Array.from_buffers(pa.string(), n, [validity, offsets, pa.py_buffer(hex_digits)], values.null_count)
 
 
-class KeyedHasher:
+class KeyedHasher(ABC):
     """A keyed hash under one key. The key never leaves the object (and is not in its repr)."""
 
     algorithm: ClassVar[str]
@@ -102,8 +103,9 @@ class KeyedHasher:
             return pa.array([], pa.string())
         return _as_strings(data, self._hex(data))
 
+    @abstractmethod
     def _hex(self, values: pa.Array) -> np.ndarray:
-        raise NotImplementedError
+        """The hex digests of non-null `values`, as a 2-D array of ASCII bytes (one row per value)."""
 
 
 class KeyedBlake2s(KeyedHasher):
