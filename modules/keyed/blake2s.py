@@ -79,24 +79,55 @@ def _add_words(a: U32, words: list[U32 | None]) -> None:
             a[i] += w
 
 
-def compress(h: U32, m: list[U32 | None], t: npt.NDArray[np.uint64], final: npt.NDArray[np.bool_]) -> U32:
-    """BLAKE2s's compression of one block per lane: h (8 x lanes), m 16 words (None: zero in every lane),
-    t the byte counter after this block, final whether it is the last block. Returns the new h."""
+class Scratch:
+    """Working arrays for up to `size` lanes, reused from call to call by one thread.
+
+    Fresh arrays of this size would come from new pages on every call, which the kernel faults in and
+    zeroes: that cost as much as a third of the hashing itself, measured in a busy module.
+    """
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.h = np.empty((8, size), dtype=np.uint32)
+        self.words = np.empty((16, size), dtype=np.uint32)
+        # v in quarters: a; b b0..b3 [b0]; c c0..c3 [c0 c1]; [d3] d0..d3 (see _STEPS).
+        self.a = np.empty((4, size), dtype=np.uint32)
+        self.b_rows = np.empty((5, size), dtype=np.uint32)
+        self.c_rows = np.empty((6, size), dtype=np.uint32)
+        self.d_rows = np.empty((5, size), dtype=np.uint32)
+        self.tmp = np.empty((4, size), dtype=np.uint32)
+        self.counter = np.empty(size, dtype=np.uint32)
+        self.lengths = np.empty(size, dtype=np.int64)
+        self.digest = np.empty((size, DIGEST_SIZE // 4), dtype="<u4")
+        self.hex_v = np.empty((size, DIGEST_SIZE), dtype=np.uint16)
+        self.hex_t = np.empty((size, DIGEST_SIZE), dtype=np.uint16)
+
+
+def compress(
+    h: U32, m: list[U32 | None], low: U32, high: U32 | None, final: npt.NDArray[np.bool_] | bool, s: Scratch
+) -> None:
+    """BLAKE2s's compression of one block per lane, updating h (8 x lanes) in place: m the 16 message words
+    (None: zero in every lane), low and high the byte counter after this block (None: zero), final
+    whether it is the last block (True: in every lane)."""
     lanes = h.shape[1]
-    a = np.empty((4, lanes), dtype=np.uint32)
-    b_rows = np.empty((5, lanes), dtype=np.uint32)
-    c_rows = np.empty((6, lanes), dtype=np.uint32)
-    d_rows = np.empty((5, lanes), dtype=np.uint32)
+    a, b_rows, c_rows, d_rows = s.a[:, :lanes], s.b_rows[:, :lanes], s.c_rows[:, :lanes], s.d_rows[:, :lanes]
+    tmp = s.tmp[:, :lanes]
     b, c, d = b_rows[0:4], c_rows[0:4], d_rows[1:5]
     b_diagonal, c_diagonal, d_diagonal = b_rows[1:5], c_rows[2:6], d_rows[0:4]
-    a[:] = h[0:4]
-    b[:] = h[4:8]
-    c[:] = _IV[0:4, None]
-    d[:] = _IV[4:8, None]
-    d[0] ^= (t & 0xFFFFFFFF).astype(np.uint32)
-    d[1] ^= (t >> 32).astype(np.uint32)
-    d[2] ^= np.where(final, np.uint32(0xFFFFFFFF), np.uint32(0))
-    tmp = np.empty((4, lanes), dtype=np.uint32)
+    a[...] = h[0:4]
+    b[...] = h[4:8]
+    c[...] = _IV[0:4, None]
+    np.bitwise_xor(low, _IV[4], out=d[0])
+    if high is None:
+        d[1] = _IV[5]
+    else:
+        np.bitwise_xor(high, _IV[5], out=d[1])
+    if final is True:
+        d[2] = _IV[6] ^ 0xFFFFFFFF
+    else:
+        d[2] = _IV[6]
+        np.bitwise_xor(d[2], np.uint32(0xFFFFFFFF), out=d[2], where=final)
+    d[3] = _IV[7]
     for (cx, cy), (dx, dy) in _STEPS:
         _g(a, b, c, d, [m[i] for i in cx], [m[i] for i in cy], tmp)
         b_rows[4] = b_rows[0]
@@ -106,12 +137,10 @@ def compress(h: U32, m: list[U32 | None], t: npt.NDArray[np.uint64], final: npt.
         b_rows[0] = b_rows[4]
         c_rows[0:2] = c_rows[4:6]
         d_rows[4] = d_rows[0]
-    out = np.empty_like(h)
-    np.bitwise_xor(h[0:4], a, out=out[0:4])
-    out[0:4] ^= c
-    np.bitwise_xor(h[4:8], b, out=out[4:8])
-    out[4:8] ^= d
-    return out
+    h[0:4] ^= a
+    h[0:4] ^= c
+    h[4:8] ^= b
+    h[4:8] ^= d
 
 
 def keyed_state(key: bytes) -> tuple[U32, U32]:
@@ -122,44 +151,67 @@ def keyed_state(key: bytes) -> tuple[U32, U32]:
     h[0] ^= 0x01010000 ^ (len(key) << 8) ^ DIGEST_SIZE
     words = np.frombuffer(key.ljust(BLOCK, b"\0"), dtype="<u4").astype(np.uint32)
     m: list[U32 | None] = [words[i : i + 1] for i in range(16)]
-    t = np.array([BLOCK], dtype=np.uint64)
-    start = compress(h[:, None], m, t, np.array([False]))
-    empty = compress(h[:, None], m, t, np.array([True]))
+    s = Scratch(1)
+    start, empty = h[:, None].copy(), h[:, None].copy()
+    counter = np.array([BLOCK], dtype=np.uint32)
+    compress(start, m, counter, None, np.array([False]), s)
+    compress(empty, m, counter, None, True, s)
     return start[:, 0].copy(), empty[:, 0].copy()
 
 
-def digest_many(start: U32, empty: U32, values: pa.Array) -> U32:
-    """Digest words (8 x n) of the n values of a binary array without nulls, from the keyed state `start`."""
+def digest_many(start: U32, empty: U32, values: pa.Array, s: Scratch) -> U32:
+    """Digest words (8 x n) of the n values of a binary array without nulls, from the keyed state `start`.
+
+    The result is a view of `s`, valid until its next use; n is at most `s.size`."""
     n = len(values)
+    if n > s.size:
+        raise ValueError(f"{n} values do not fit a scratch of {s.size} lanes")
+    h = s.h[:, :n]
     if n == 0:
-        return np.empty((8, 0), dtype=np.uint32)
+        return h
     width = 8 if pa.types.is_large_binary(values.type) else 4
-    offsets: npt.NDArray[np.int64] = np.frombuffer(
+    offsets = np.frombuffer(
         values.buffers()[1], dtype=np.int64 if width == 8 else np.int32, count=n + 1, offset=values.offset * width
-    ).astype(np.int64)
-    lengths = offsets[1:] - offsets[:-1]
-    h = np.repeat(start[:, None], n, axis=1)
-    blocks = np.maximum((lengths + BLOCK - 1) // BLOCK, 1)
-    lanes = np.arange(n)
-    part = values
-    for k in range(int(blocks.max(initial=1))):
-        if k:
-            lanes = lanes[blocks[lanes] > k]
-            part = values.take(pa.array(lanes))
-        longest = int(lengths[lanes].max(initial=0)) - k * BLOCK
-        m = _message(part, k * BLOCK, min(BLOCK, max(longest, 0)))
-        final = blocks[lanes] == k + 1
-        t = np.where(final, lengths[lanes] + BLOCK, (k + 2) * BLOCK).astype(np.uint64)
-        if k == 0:
-            h = compress(h, m, t, final)
-        else:
-            h[:, lanes] = compress(h[:, lanes], m, t, final)
-    if n and (lengths == 0).any():
+    )
+    lengths = s.lengths[:n]
+    np.subtract(offsets[1:], offsets[:-1], out=lengths)
+    longest = int(lengths.max())
+    h[...] = start[:, None]
+    if longest <= BLOCK:
+        # The common case: every value fits one block, the last; the counter is the key block plus the value.
+        counter = s.counter[:n]
+        np.add(lengths, BLOCK, out=counter, casting="unsafe")
+        compress(h, _message(values, 0, longest, s), counter, None, True, s)
+    else:
+        _digest_long(h, values, lengths, s)
+    if longest == 0 or not lengths.all():
         h[:, lengths == 0] = empty[:, None]
     return h
 
 
-def _message(values: pa.Array, begin: int, width: int) -> list[U32 | None]:
+def _digest_long(h: U32, values: pa.Array, lengths: npt.NDArray[np.int64], s: Scratch) -> None:
+    """Values of several blocks: block k is compressed only for the lanes that have it."""
+    blocks = np.maximum((lengths + BLOCK - 1) // BLOCK, 1)
+    lanes = np.arange(len(values))
+    part = values
+    for k in range(int(blocks.max())):
+        if k:
+            lanes = lanes[blocks[lanes] > k]
+            part = values.take(pa.array(lanes))
+        longest = int(lengths[lanes].max()) - k * BLOCK
+        m = _message(part, k * BLOCK, min(BLOCK, max(longest, 0)), s)
+        final = blocks[lanes] == k + 1
+        counter = np.where(final, lengths[lanes] + BLOCK, (k + 2) * BLOCK).astype(np.uint64)
+        low, high = (counter & 0xFFFFFFFF).astype(np.uint32), (counter >> 32).astype(np.uint32)
+        if k == 0:
+            compress(h, m, low, high, final, s)
+        else:
+            sub = h[:, lanes]
+            compress(sub, m, low, high, final, s)
+            h[:, lanes] = sub
+
+
+def _message(values: pa.Array, begin: int, width: int, s: Scratch) -> list[U32 | None]:
     """The 16 message words of one block per lane: bytes begin..begin+width of each value, zero past its end.
     None stands for a word that is zero in every lane."""
     words = (width + 3) // 4
@@ -174,7 +226,43 @@ def _message(values: pa.Array, begin: int, width: int) -> list[U32 | None]:
     first = np.frombuffer(
         block.buffers()[1], np.int64 if large else np.int32, count=1, offset=block.offset * (8 if large else 4)
     )
-    start = int(first[0])
-    raw = np.frombuffer(block.buffers()[2], dtype=np.uint8, count=len(block) * span, offset=start)
-    packed = np.ascontiguousarray(raw.view("<u4").reshape(-1, words).T).astype(np.uint32, copy=False)
+    n = len(block)
+    raw = np.frombuffer(block.buffers()[2], dtype="<u4", count=n * words, offset=int(first[0]))
+    packed = s.words[:words, :n]
+    np.copyto(packed, raw.reshape(n, words).T)
     return [packed[i] for i in range(words)] + [None] * (16 - words)
+
+
+def hexdigest_many(start: U32, empty: U32, values: pa.Array, out: npt.NDArray[np.uint8], s: Scratch) -> None:
+    """The lowercase hex digests of the values of a binary array without nulls into `out` (n x 64 bytes),
+    `s.size` values at a time."""
+    n = len(values)
+    for lo in range(0, n, s.size):
+        hi = min(lo + s.size, n)
+        words = digest_many(start, empty, values.slice(lo, hi - lo), s)
+        digest = s.digest[: hi - lo]
+        np.copyto(digest, words.T)
+        _hex_digits(digest.view(np.uint8), out[lo:hi].view("<u2"), s.hex_v[: hi - lo], s.hex_t[: hi - lo])
+
+
+U16 = npt.NDArray[np.uint16]
+
+
+def _hex_digits(digest: npt.NDArray[np.uint8], out: U16, v: U16, t: U16) -> None:
+    """Lowercase hex of each byte of `digest` into `out`, one little-endian uint16 (two characters) per byte;
+    v and t are scratch arrays of out's shape.
+
+    Arithmetic on all bytes at once: the high nibble goes to the low byte (the first character); a nibble
+    n becomes '0' + n, plus 39 more ('a' - '0' - 10) when n + 6 carries into bit 4, i.e. when n >= 10.
+    """
+    np.copyto(v, digest)
+    np.right_shift(v, 4, out=t)
+    v &= 0x0F
+    v <<= 8
+    v |= t
+    np.add(v, 0x0606, out=t)
+    t >>= 4
+    t &= 0x0101
+    t *= 39
+    v += 0x3030
+    np.add(v, t, out=out)

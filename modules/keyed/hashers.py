@@ -6,8 +6,8 @@ hashes the same whatever the source format.
 
 Two algorithms:
 - `blake2s-keyed` (the default): BLAKE2s-256 in keyed mode (RFC 7693), computed for all values of an
-  array at once from its own buffers (`blake2s.py`); large arrays are split over the cores, as numpy
-  releases the GIL while it computes.
+  array at once from its own buffers (`blake2s.py`); arrays of many values go to worker processes, one
+  per core (`pool.py`), small ones are hashed in the calling thread.
 - `hmac-sha256`: HMAC-SHA256 (RFC 2104) through hashlib, one call per value: several times slower, for
   policies that need digests compatible with HMAC-SHA256.
 """
@@ -15,11 +15,12 @@ Two algorithms:
 from __future__ import annotations
 
 import _hashlib
+import atexit
 import hashlib
+import logging
 import os
 import threading
 from abc import ABC, abstractmethod
-from concurrent.futures import ThreadPoolExecutor
 from itertools import repeat
 from typing import ClassVar
 
@@ -27,46 +28,46 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from m4d.modules.keyed import blake2s
+from m4d.modules.keyed import blake2s, pool
+
+log = logging.getLogger(__name__)
 
 DIGEST_HEX_LEN = 64
 BLAKE2S_KEYED = "blake2s-keyed"
 HMAC_SHA256 = "hmac-sha256"
 ALGORITHMS = (BLAKE2S_KEYED, HMAC_SHA256)
-# Lanes per compression pass: large enough that numpy's per-call cost is small, small enough that the
-# state stays in the core's cache. Arrays of at least _PARALLEL_MIN_ROWS are split over the cores when
-# no other array is being hashed: concurrent streams already use the cores, and splitting them further
-# only adds contention for the GIL (a third more CPU per row, measured).
+# Lanes per compression pass in the calling thread: large enough that numpy's per-call cost is small.
 _LANES = 32_768
-_PARALLEL_MIN_ROWS = 16_384
-_POOL: list[ThreadPoolExecutor] = []
-_BUSY = [0]  # arrays being hashed now, across threads
-_BUSY_LOCK = threading.Lock()
+# Arrays of at least this many values go to the worker processes (each worker gets at least this many):
+# below it, the copies and the round trip cost more than they save.
+_POOL_MIN_ROWS = 16_384
+_LOCAL = threading.local()
+_POOL_LOCK = threading.Lock()
+_POOL: list[pool.Pool | None] = []  # [] not started yet; [None] not usable here
 
 
-def _pool() -> ThreadPoolExecutor:
-    if not _POOL:
-        _POOL.append(ThreadPoolExecutor(max_workers=os.cpu_count() or 1, thread_name_prefix="m4d-hash"))
-    return _POOL[0]
+def _scratch() -> blake2s.Scratch:
+    s: blake2s.Scratch | None = getattr(_LOCAL, "scratch", None)
+    if s is None or s.size != _LANES:
+        s = _LOCAL.scratch = blake2s.Scratch(_LANES)
+    return s
 
 
-def _hex_digits(digest: np.ndarray, out: np.ndarray) -> None:
-    """Lowercase hex of each byte of `digest` into `out`, one little-endian uint16 (two characters) per byte.
+def _workers() -> pool.Pool | None:
+    with _POOL_LOCK:
+        if not _POOL:
+            cores = os.cpu_count() or 1
+            _POOL.append(pool.Pool(cores) if cores > 1 and hasattr(os, "memfd_create") else None)
+            atexit.register(shutdown)
+        return _POOL[0]
 
-    Arithmetic on all bytes at once: the high nibble goes to the low byte (the first character); a nibble
-    n becomes '0' + n, plus 39 more ('a' - '0' - 10) when n + 6 carries into bit 4, i.e. when n >= 10.
-    """
-    v = digest.astype(np.uint16)
-    high = v >> 4
-    v &= 0x0F
-    v <<= 8
-    v |= high
-    letters = v + 0x0606
-    letters >>= 4
-    letters &= 0x0101
-    letters *= 39
-    v += 0x3030
-    np.add(v, letters, out=out)
+
+def shutdown() -> None:
+    """Stop the hash worker processes (they also stop when this process exits)."""
+    with _POOL_LOCK:
+        if _POOL and _POOL[0] is not None:
+            _POOL[0].close()
+        _POOL.clear()
 
 
 def _binary(values: pa.Array | pa.ChunkedArray) -> pa.Array:
@@ -126,28 +127,20 @@ class KeyedBlake2s(KeyedHasher):
         values = values.cast(pa.large_binary() if large else pa.binary())  # the bytes, as they are
         if values.null_count:
             values = values.fill_null(b"")  # hashed, then masked by the validity
-        out = np.empty((n, 2 * blake2s.DIGEST_SIZE), dtype=np.uint8)
-
-        def run(first: int, last: int) -> None:
-            for lo in range(first, last, _LANES):
-                hi = min(lo + _LANES, last)
-                words = blake2s.digest_many(self._start, self._empty, values.slice(lo, hi - lo))
-                digest = np.ascontiguousarray(words.T).astype("<u4", copy=False).view(np.uint8)
-                _hex_digits(digest, out[lo:hi].view("<u2"))
-
-        with _BUSY_LOCK:
-            _BUSY[0] += 1
-            alone = _BUSY[0] == 1
-        try:
-            parts = os.cpu_count() or 1
-            if n < _PARALLEL_MIN_ROWS or parts < 2 or not alone:
-                run(0, n)
-            else:
-                step = -(-n // parts)
-                list(_pool().map(lambda first: run(first, min(first + step, n)), range(0, n, step)))
-        finally:
-            with _BUSY_LOCK:
-                _BUSY[0] -= 1
+        # From Arrow's pool, which recycles memory (a fresh numpy array would be new, zeroed pages each time).
+        out = np.frombuffer(pa.allocate_buffer(n * DIGEST_HEX_LEN), dtype=np.uint8).reshape(n, DIGEST_HEX_LEN)
+        workers = _workers() if n >= _POOL_MIN_ROWS else None
+        if workers is not None:
+            try:
+                workers.hexdigest(self._start, self._empty, values, out, _POOL_MIN_ROWS)
+                return out.reshape(-1)
+            except pool.HashWorkerError as error:
+                log.warning("hashing in this process instead: %s", error)
+                if isinstance(error, pool.WorkerStartError):
+                    shutdown()
+                    with _POOL_LOCK:
+                        _POOL.append(None)
+        blake2s.hexdigest_many(self._start, self._empty, values, out, _scratch())
         return out.reshape(-1)
 
 

@@ -29,6 +29,16 @@ class Transform(ABC):
         """Source columns this transform needs even when the client did not ask for them."""
         return frozenset()
 
+    def replaces(self) -> frozenset[str]:
+        """Columns whose source values this transform throws away: they need not be read at all."""
+        return frozenset()
+
+    def without_reading(self, fields: list[pa.Field]) -> Transform:
+        """This transform for batches that lack `fields` (from `replaces()`), which it must then add."""
+        if fields:
+            raise NotImplementedError(f"{type(self).__name__} cannot add columns")
+        return self
+
 
 class ColumnTransform(Transform):
     """A transform of named columns; columns absent from a projection are simply not there to change."""

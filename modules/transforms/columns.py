@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import pyarrow as pa
 
 from m4d.modules.actions import REDACT_COLUMN, REDACT_DEFAULT_VALUE, REMOVE_COLUMN
@@ -27,16 +29,29 @@ class RedactColumns(ColumnTransform):
     """Every value becomes `value`, nulls included (a null would tell which rows had no value).
 
     The redacted column is a string column whatever its original type, so the constant is always
-    representable; its field keeps its name and metadata.
+    representable; its field keeps its name and metadata. Its source values are never needed, so a
+    module does not read them: the column is then added to each batch (`without_reading`).
     """
 
     action = REDACT_COLUMN
 
-    def __init__(self, columns: list[str], value: str = REDACT_DEFAULT_VALUE) -> None:
+    def __init__(self, columns: list[str], value: str = REDACT_DEFAULT_VALUE, added: Sequence[pa.Field] = ()) -> None:
         super().__init__(columns)
         self.value = value
+        self.added = tuple(pa.field(f.name, pa.string(), nullable=False, metadata=f.metadata) for f in added)
         self._constant = pa.array([], pa.string())
         self._schema: tuple[pa.Schema, pa.Schema] | None = None
+
+    def replaces(self) -> frozenset[str]:
+        return frozenset(self.columns)
+
+    def without_reading(self, fields: list[pa.Field]) -> RedactColumns:
+        if not fields:
+            return self
+        unknown = {f.name for f in fields} - set(self.columns)
+        if unknown:
+            raise ValueError(f"RedactColumns does not redact {sorted(unknown)}")
+        return RedactColumns(list(self.columns), self.value, fields)
 
     def output_schema(self, schema: pa.Schema) -> pa.Schema:
         cached = self._schema
@@ -45,6 +60,9 @@ class RedactColumns(ColumnTransform):
         out = schema
         for i in self.present(schema):
             out = out.set(i, out.field(i).with_type(pa.string()).with_nullable(False))
+        for field in self.added:
+            if out.get_field_index(field.name) < 0:
+                out = out.append(field)  # a projection puts it in the order the client asked for
         self._schema = (schema, out)  # every batch of a stream has the same schema
         return out
 
@@ -58,10 +76,12 @@ class RedactColumns(ColumnTransform):
 
     def apply(self, batch: pa.RecordBatch) -> pa.RecordBatch:
         present = self.present(batch.schema)
-        if not present:
+        schema = self.output_schema(batch.schema)
+        if not present and schema.names == batch.schema.names:
             return batch
-        arrays = list(batch.columns)
         values = self._values(batch.num_rows)
+        arrays = list(batch.columns)
         for i in present:
             arrays[i] = values
-        return pa.RecordBatch.from_arrays(arrays, schema=self.output_schema(batch.schema))
+        arrays += [values] * (len(schema) - len(arrays))
+        return pa.RecordBatch.from_arrays(arrays, schema=schema)

@@ -77,9 +77,17 @@ class Pipeline:
                 if output.get_field_index(name) < 0:
                     raise ColumnRefused(f"the asset has no column {name!r}; its columns are {output.names}")
         needed = set(wanted).union(*(t.reads() for t in self.transforms))
-        read = [n for n in self.source_schema.names if n in needed]
+        # Columns whose values policy throws away (redacted) are not read: no decoding, and the values
+        # never reach the module's memory. One column is always read, for the batches' row counts.
+        replaced = set(wanted).intersection(set().union(*(t.replaces() for t in self.transforms)))
+        replaced -= set().union(*(t.reads() for t in self.transforms))
+        read = [n for n in self.source_schema.names if n in needed and n not in replaced]
+        if not read and wanted:
+            read = [n for n in self.source_schema.names if n in needed][:1]
+        unread = [self.source_schema.field(n) for n in self.source_schema.names if n in needed and n not in read]
         source = pa.schema([self.source_schema.field(n) for n in read], metadata=self.source_schema.metadata)
-        return Projection(read, Pipeline(source, self.transforms, self.removed), wanted)
+        transforms = tuple(t.without_reading([f for f in unread if f.name in t.replaces()]) for t in self.transforms)
+        return Projection(read, Pipeline(source, transforms, self.removed), wanted)
 
 
 @dataclass(frozen=True)

@@ -1,13 +1,19 @@
 import hashlib
 import hmac
+import os
+import signal
+import threading
+import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import pyarrow as pa
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from m4d.modules.keyed import HmacSha256, KeyedBlake2s, hasher, hashers
+from m4d.modules.keyed import HmacSha256, KeyedBlake2s, blake2s, hasher, hashers, pool
 
 KEY = b"k" * 32
 
@@ -47,11 +53,9 @@ def test_slices_large_types_binary_and_chunked() -> None:
     assert h.hash_array(pa.array([None, None], pa.string())).to_pylist() == [None, None]
 
 
-def test_large_arrays_split_over_threads_agree(monkeypatch: pytest.MonkeyPatch) -> None:
-    values = [f"user{i}@example.org" if i % 7 else None for i in range(40_000)]
-    monkeypatch.setattr(hashers, "_LANES", 3000)  # several passes per thread, a short last one
-    monkeypatch.setattr(hashers, "_PARALLEL_MIN_ROWS", 1000)
-    monkeypatch.setattr(hashers.os, "cpu_count", lambda: 3)
+def test_in_thread_passes_agree(monkeypatch: pytest.MonkeyPatch) -> None:
+    values = [f"user{i}@example.org" if i % 7 else None for i in range(10_000)]
+    monkeypatch.setattr(hashers, "_LANES", 3000)  # several passes, a short last one
     assert KeyedBlake2s(KEY).hash_array(pa.array(values)).to_pylist() == blake(KEY, values)
 
 
@@ -89,11 +93,91 @@ def test_the_key_is_not_in_the_repr() -> None:
             make(b"")
 
 
-def test_concurrent_callers_each_get_their_own_digests(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(hashers, "_PARALLEL_MIN_ROWS", 1000)
+@pytest.fixture
+def workers(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Worker processes for arrays of 1,000 values or more, stopped after the test."""
+    monkeypatch.setattr(hashers, "_POOL_MIN_ROWS", 1000)
+    monkeypatch.setattr(hashers.os, "cpu_count", lambda: 2)
+    hashers.shutdown()
+    yield
+    hashers.shutdown()
+
+
+def running_workers() -> list[int]:
+    found = hashers._POOL[0] if hashers._POOL else None
+    return [w._proc.pid for w in found._workers if w.alive] if found else []
+
+
+@pytest.mark.usefixtures("workers")
+def test_large_arrays_go_to_worker_processes_and_agree() -> None:
+    # Nulls, empty values, one to four blocks, a slice that does not start at offset 0, large offsets.
+    values = [None if i % 11 == 0 else "" if i % 13 == 0 else "é" * (i % 130) + f"-{i}" for i in range(70_000)]
+    arr = pa.array(values)
     h = KeyedBlake2s(KEY)
-    inputs = [[f"{t}-{i}" for i in range(20_000)] for t in range(3)]
-    with ThreadPoolExecutor(3) as pool:
-        outputs = list(pool.map(lambda values: h.hash_array(pa.array(values)).to_pylist(), inputs))
+    assert h.hash_array(arr.slice(5, 69_000)).to_pylist() == blake(KEY, values[5:69_005])
+    assert len(running_workers()) == 2
+    assert h.hash_array(arr.cast(pa.large_string())).to_pylist() == blake(KEY, values)
+    other = b"another key"
+    assert KeyedBlake2s(other).hash_array(arr).to_pylist() == blake(other, values)  # same workers, its own key
+
+
+@pytest.mark.usefixtures("workers")
+def test_concurrent_callers_each_get_their_own_digests() -> None:
+    h = KeyedBlake2s(KEY)
+    inputs = [[f"{t}-{i}" for i in range(20_000)] for t in range(5)]
+    with ThreadPoolExecutor(5) as threads:
+        outputs = list(threads.map(lambda values: h.hash_array(pa.array(values)).to_pylist(), inputs))
     assert outputs == [blake(KEY, values) for values in inputs]
-    assert hashers._BUSY == [0]
+
+
+@pytest.mark.usefixtures("workers")
+def test_a_dead_worker_is_replaced(caplog: pytest.LogCaptureFixture) -> None:
+    values = [f"v{i}" for i in range(5_000)]
+    h = KeyedBlake2s(KEY)
+    assert h.hash_array(pa.array(values)).to_pylist() == blake(KEY, values)
+    first = running_workers()
+    for pid in first:
+        os.kill(pid, signal.SIGKILL)
+    while running_workers():
+        time.sleep(0.01)
+    assert h.hash_array(pa.array(values)).to_pylist() == blake(KEY, values)
+    assert running_workers() and not set(running_workers()) & set(first)
+    assert "instead" not in caplog.text
+
+
+@pytest.mark.usefixtures("workers")
+def test_a_worker_dying_mid_call_leaves_that_call_in_process(caplog: pytest.LogCaptureFixture) -> None:
+    values = [f"v{i}" for i in range(5_000)]
+    h = KeyedBlake2s(KEY)
+    h.hash_array(pa.array(values))
+    for pid in running_workers():
+        os.kill(pid, signal.SIGSTOP)  # looks alive when taken, then dies while the call waits
+    threading.Timer(0.2, lambda: [os.kill(pid, signal.SIGKILL) for pid in running_workers()]).start()
+    assert h.hash_array(pa.array(values)).to_pylist() == blake(KEY, values)
+    assert "hashing in this process instead: a hash worker exited" in caplog.text
+
+
+@pytest.mark.usefixtures("workers")
+def test_workers_that_cannot_start_leave_hashing_in_process(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setattr(pool.sys, "executable", "/bin/false")
+    values = [f"v{i}" for i in range(5_000)]
+    assert KeyedBlake2s(KEY).hash_array(pa.array(values)).to_pylist() == blake(KEY, values)
+    assert "hashing in this process instead" in caplog.text
+    assert hashers._POOL == [None]  # not tried again
+    assert KeyedBlake2s(KEY).hash_array(pa.array(values)).to_pylist() == blake(KEY, values)
+
+
+@pytest.mark.usefixtures("workers")
+def test_the_key_is_not_in_a_workers_arguments_or_environment() -> None:
+    key = b"a-very-secret-key-0123456789"
+    KeyedBlake2s(key).hash_array(pa.array([f"v{i}" for i in range(5_000)]))
+    pids = running_workers()
+    assert pids
+    start, _ = blake2s.keyed_state(key)
+    for pid in pids:
+        for part in ("cmdline", "environ"):
+            exposed = Path(f"/proc/{pid}/{part}").read_bytes()
+            assert key not in exposed
+            assert start.tobytes() not in exposed and start.tobytes().hex().encode() not in exposed

@@ -104,6 +104,23 @@ def test_projection_reads_filter_columns_but_sends_only_what_was_asked() -> None
     assert out.to_pydict() == {"amount": [2.0], "id": [2]}
 
 
+def test_redacted_columns_are_not_read_unless_a_filter_needs_them() -> None:
+    redact = Action(name=A.REDACT_COLUMN, columns=["name", "ssn"], options={"value": "X"})
+    p = pipeline(redact)
+    proj = p.project(["name", "id", "ssn"])
+    assert proj.read == ["id"]  # the redacted values never leave the store
+    out = proj.apply(BATCH.select(proj.read))
+    assert out.schema == proj.schema and out.schema.names == ["name", "id", "ssn"]
+    assert out.to_pydict() == {"name": ["X"] * 4, "id": [1, 2, 3, 4], "ssn": ["X"] * 4}
+    assert p.project(None).schema == p.output_schema  # the full schema, in the source's order
+    only = p.project(["ssn", "name"])  # one column is read, for the row counts
+    assert only.read == ["name"]
+    assert only.apply(BATCH.select(only.read)).to_pydict() == {"ssn": ["X"] * 4, "name": ["X"] * 4}
+    filtered = pipeline(redact, Action(name=A.FILTER_ROWS, options={"predicate": "name = 'bob'"})).project(["name"])
+    assert filtered.read == ["name"]
+    assert filtered.apply(BATCH.select(filtered.read)).to_pydict() == {"name": ["X"]}
+
+
 def test_asking_for_a_removed_or_unknown_column_is_refused_by_name() -> None:
     p = pipeline(Action(name=A.REMOVE_COLUMN, columns=["ssn"]))
     with pytest.raises(ColumnRefused, match="'ssn' was removed by policy"):

@@ -1,0 +1,279 @@
+"""Keyed BLAKE2s of large arrays in worker processes, one per core.
+
+numpy releases the GIL while it computes, but the hash makes hundreds of short numpy calls per batch:
+two threads hashing at once spend a third or more of their time handing the GIL to each other
+(measured). Worker processes have no GIL to share. Each worker owns an anonymous shared-memory region
+(memfd): the caller copies a slice's offsets and bytes in, the worker writes the hex digests next to them,
+and the caller copies those out; a pipe carries the small request and reply. Workers are started on first
+use and exit when the pipe closes, so they never outlive the module.
+
+The key never leaves the module's processes: a request carries the keyed start state over the private
+pipe, never through arguments, the environment or the shared region's name.
+
+A worker runs `main()` below (`python -c ... FD`, started by the pool).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import mmap
+import os
+import queue
+import struct
+import subprocess
+import sys
+import threading
+from typing import IO, Final
+
+import numpy as np
+import numpy.typing as npt
+import pyarrow as pa
+
+from m4d.modules.keyed import blake2s
+
+log = logging.getLogger(__name__)
+
+HEX_LEN: Final = 2 * blake2s.DIGEST_SIZE
+# kind (1: hash), offset width (4 or 8), values, data bytes, region bytes; then start and empty states.
+_REQUEST: Final = struct.Struct("<BBIQQ32s32s")
+_REPLY: Final = struct.Struct("<BI")  # status (0: done), length of the error text that follows
+_READY: Final = b"R"
+_START_TIMEOUT: Final = 60.0
+_LANES: Final = 32_768  # values per compression pass in a worker (see hashers._LANES)
+_WORKER_MAIN: Final = "from m4d.modules.keyed.pool import main; main()"
+
+
+class HashWorkerError(RuntimeError):
+    """A hash worker failed."""
+
+
+class WorkerStartError(HashWorkerError):
+    """A hash worker could not start (then none will: the pool is not used again)."""
+
+
+def _layout(n: int, width: int, data: int) -> tuple[int, int, int]:
+    """Where data and digests start in a region holding n values, and the region's size (page multiple)."""
+    data_at = -(-(n + 1) * width // 64) * 64
+    out_at = -(-(data_at + data) // 64) * 64
+    size = out_at + n * HEX_LEN
+    return data_at, out_at, max(mmap.PAGESIZE, -(-size // mmap.PAGESIZE) * mmap.PAGESIZE)
+
+
+def _read_exact(stream: IO[bytes], size: int) -> bytes | None:
+    data = b""
+    while len(data) < size:
+        chunk = stream.read(size - len(data))
+        if not chunk:
+            return None
+        data += chunk
+    return data
+
+
+class Worker:
+    """One worker process and its shared region; used by one caller at a time."""
+
+    def __init__(self) -> None:
+        self._fd = os.memfd_create("m4d-hash", os.MFD_CLOEXEC)
+        self._size = 0
+        self._region: mmap.mmap | None = None
+        try:
+            self._proc = subprocess.Popen(
+                [sys.executable, "-c", _WORKER_MAIN, str(self._fd)],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                pass_fds=(self._fd,),
+            )
+        except OSError:
+            os.close(self._fd)
+            raise
+        self._ready = False
+
+    def _wait_ready(self) -> None:
+        assert self._proc.stdout is not None
+        if not self._ready:
+            # A worker that cannot import its modules exits: the read ends with nothing.
+            timer = threading.Timer(_START_TIMEOUT, self._proc.kill)
+            timer.start()
+            try:
+                if _read_exact(self._proc.stdout, 1) != _READY:
+                    raise WorkerStartError(f"a hash worker did not start (exit code {self._proc.poll()})")
+            finally:
+                timer.cancel()
+            self._ready = True
+
+    def send(self, start: blake2s.U32, empty: blake2s.U32, values: pa.Array) -> None:
+        """Copy `values` (binary or large_binary, no nulls) into the region and ask for their digests."""
+        self._wait_ready()
+        n = len(values)
+        width = 8 if pa.types.is_large_binary(values.type) else 4
+        offsets = np.frombuffer(
+            values.buffers()[1], dtype=np.int64 if width == 8 else np.int32, count=n + 1, offset=values.offset * width
+        )
+        first, last = int(offsets[0]), int(offsets[-1])
+        data_at, _, size = _layout(n, width, last - first)
+        region = self._map(size)
+        np.subtract(offsets, offsets.dtype.type(first), out=np.frombuffer(region, offsets.dtype, n + 1))
+        if last > first:
+            data = np.frombuffer(values.buffers()[2], dtype=np.uint8, count=last - first, offset=first)
+            np.copyto(np.frombuffer(region, np.uint8, last - first, data_at), data)
+        state = start.astype("<u4").tobytes(), empty.astype("<u4").tobytes()
+        self._write(_REQUEST.pack(1, width, n, last - first, self._size, *state))
+        self._pending = (n, width, last - first)
+
+    def receive(self, out: npt.NDArray[np.uint8]) -> None:
+        """Wait for the digests asked for by `send` and copy them into `out` (n x 64 bytes)."""
+        assert self._proc.stdout is not None and self._region is not None
+        reply = _read_exact(self._proc.stdout, _REPLY.size)
+        if reply is None:
+            raise HashWorkerError(f"a hash worker exited (exit code {self._proc.wait()})")
+        status, length = _REPLY.unpack(reply)
+        if status:
+            text = _read_exact(self._proc.stdout, length) or b""
+            raise HashWorkerError(f"a hash worker failed: {text.decode(errors='replace')}")
+        n, width, data = self._pending
+        _, out_at, _ = _layout(n, width, data)
+        np.copyto(out, np.frombuffer(self._region, np.uint8, n * HEX_LEN, out_at).reshape(n, HEX_LEN))
+
+    def _map(self, size: int) -> mmap.mmap:
+        if self._region is None or size > self._size:
+            size = max(size, 2 * self._size)  # grow geometrically: a bigger batch rarely comes alone
+            os.ftruncate(self._fd, size)
+            self._region, self._size = mmap.mmap(self._fd, size), size
+        return self._region
+
+    def _write(self, data: bytes) -> None:
+        assert self._proc.stdin is not None
+        try:
+            self._proc.stdin.write(data)
+            self._proc.stdin.flush()
+        except (BrokenPipeError, ValueError):
+            raise HashWorkerError(f"a hash worker exited (exit code {self._proc.wait()})") from None
+
+    @property
+    def alive(self) -> bool:
+        return self._proc.poll() is None
+
+    def close(self) -> None:
+        """Close the pipe (the worker exits on its own) and reap the process."""
+        for stream in (self._proc.stdin, self._proc.stdout):
+            if stream is not None:
+                with contextlib.suppress(OSError):
+                    stream.close()
+        try:
+            self._proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            self._proc.kill()
+            self._proc.wait()
+        self._region = None
+        os.close(self._fd)
+
+
+class Pool:
+    """Worker processes shared by every hasher of the module (requests carry their key's state)."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._idle: queue.SimpleQueue[Worker | None] = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._workers: list[Worker] = []
+        self._closed = False
+        for _ in range(size):
+            self._idle.put(None)  # a slot: its worker starts when first taken
+
+    def hexdigest(
+        self, start: blake2s.U32, empty: blake2s.U32, values: pa.Array, out: npt.NDArray[np.uint8], min_rows: int
+    ) -> None:
+        """Hex digests of `values` into `out`: split over the idle workers, at least `min_rows` each.
+
+        A caller waits for one worker and takes more only if they are idle, so concurrent callers never
+        wait on each other's workers (each already holds one)."""
+        n = len(values)
+        held = [self._take(self._idle.get())]
+        try:
+            while len(held) < min(self.size, -(-n // min_rows)):
+                try:
+                    held.append(self._take(self._idle.get_nowait()))
+                except queue.Empty:
+                    break
+            step = -(-n // len(held))
+            parts = [(w, lo, min(lo + step, n)) for w, lo in zip(held, range(0, n, step), strict=False)]
+            for worker, lo, hi in parts:
+                worker.send(start, empty, values.slice(lo, hi - lo))
+            for worker, lo, hi in parts:
+                worker.receive(out[lo:hi])
+        finally:
+            for worker in held:
+                self._give_back(worker)
+
+    def _take(self, worker: Worker | None) -> Worker:
+        if worker is not None and worker.alive:
+            return worker
+        if worker is not None:
+            self._forget(worker)
+        try:
+            worker = Worker()
+        except OSError as error:
+            self._idle.put(None)
+            raise WorkerStartError(f"cannot start a hash worker: {error}") from None
+        with self._lock:
+            self._workers.append(worker)
+        return worker
+
+    def _give_back(self, worker: Worker) -> None:
+        if worker.alive and not self._closed:
+            self._idle.put(worker)
+        else:
+            self._forget(worker)
+            self._idle.put(None)
+
+    def _forget(self, worker: Worker) -> None:
+        with self._lock:
+            if worker in self._workers:
+                self._workers.remove(worker)
+        worker.close()
+
+    def close(self) -> None:
+        self._closed = True
+        with self._lock:
+            workers, self._workers = self._workers, []
+        for worker in workers:
+            worker.close()
+
+
+def serve(fd: int, requests: IO[bytes], replies: IO[bytes]) -> None:
+    """The worker's loop: one request at a time until the pipe closes."""
+    scratch = blake2s.Scratch(_LANES)
+    region: mmap.mmap | None = None
+    size = 0
+    replies.write(_READY)
+    replies.flush()
+    while (head := _read_exact(requests, _REQUEST.size)) is not None:
+        _, width, n, data, region_size, start_bytes, empty_bytes = _REQUEST.unpack(head)
+        try:
+            if region is None or region_size != size:
+                region, size = mmap.mmap(fd, region_size), region_size
+            data_at, out_at, _ = _layout(n, width, data)
+            buffer = pa.py_buffer(region)
+            kind = pa.large_binary() if width == 8 else pa.binary()
+            offsets = buffer.slice(0, (n + 1) * width)
+            values = pa.Array.from_buffers(kind, n, [None, offsets, buffer.slice(data_at, data)])
+            out = np.frombuffer(region, np.uint8, n * HEX_LEN, out_at).reshape(n, HEX_LEN)
+            start = np.frombuffer(start_bytes, "<u4").astype(np.uint32)
+            empty = np.frombuffer(empty_bytes, "<u4").astype(np.uint32)
+            blake2s.hexdigest_many(start, empty, values, out, scratch)
+            del values, offsets, buffer, out
+        except Exception as error:  # reported to the caller, which raises it; the worker goes on
+            text = f"{type(error).__name__}: {error}".encode()
+            replies.write(_REPLY.pack(1, len(text)) + text)
+        else:
+            replies.write(_REPLY.pack(0, 0))
+        replies.flush()
+
+
+def main() -> None:
+    fd = int(sys.argv[1])
+    # The pipe is the protocol: anything printed by accident goes to stderr instead.
+    replies = os.fdopen(os.dup(1), "wb")
+    os.dup2(2, 1)
+    serve(fd, sys.stdin.buffer, replies)
