@@ -2,6 +2,8 @@ import hashlib
 import hmac
 import os
 import signal
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -181,3 +183,34 @@ def test_the_key_is_not_in_a_workers_arguments_or_environment() -> None:
             exposed = Path(f"/proc/{pid}/{part}").read_bytes()
             assert key not in exposed
             assert start.tobytes() not in exposed and start.tobytes().hex().encode() not in exposed
+
+
+def test_workers_exit_with_the_module_even_when_it_is_killed(tmp_path: Path) -> None:
+    script = tmp_path / "module.py"
+    script.write_text(
+        "import os, sys, time\n"
+        "import pyarrow as pa\n"
+        "from m4d.modules.keyed import KeyedBlake2s, hashers\n"
+        "hashers.os.cpu_count = lambda: 2\n"
+        "KeyedBlake2s(b'k').hash_array(pa.array([str(i) for i in range(40_000)]))\n"
+        "print(' '.join(str(w._proc.pid) for w in hashers._POOL[0]._workers), flush=True)\n"
+        "time.sleep(60)\n"
+    )
+    module = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True)
+    assert module.stdout is not None
+    workers = [int(p) for p in module.stdout.readline().split()]
+    module.stdout.close()
+    assert len(workers) == 2
+    module.kill()
+    module.wait()
+    deadline = time.monotonic() + 10
+    while any(Path(f"/proc/{p}").exists() and "Z" not in _state(p) for p in workers):
+        assert time.monotonic() < deadline, "hash workers outlived their module"
+        time.sleep(0.05)
+
+
+def _state(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return "Z"
