@@ -83,6 +83,7 @@ class Worker:
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 pass_fds=(self._fd,),
+                env={**os.environ, "OPENBLAS_NUM_THREADS": "1"},  # no BLAS here: no idle BLAS threads either
             )
         except OSError:
             os.close(self._fd)
