@@ -44,6 +44,10 @@ _POOL_MIN_ROWS = 16_384
 _LOCAL = threading.local()
 _POOL_LOCK = threading.Lock()
 _POOL: list[pool.Pool | None] = []  # [] not started yet; [None] not usable here
+_ATEXIT: list[bool] = []
+# Workers per module at most: each is a Python process (~65 MB resident); a module on a large node
+# serves a few streams, not dozens.
+_MAX_WORKERS = 8
 
 
 def _scratch() -> blake2s.Scratch:
@@ -53,21 +57,34 @@ def _scratch() -> blake2s.Scratch:
     return s
 
 
+def _cores() -> int:
+    """The cores this process may run on (its affinity, not the machine's count), at most _MAX_WORKERS."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        cores = os.cpu_count() or 1
+    return min(cores, _MAX_WORKERS)
+
+
 def _workers() -> pool.Pool | None:
     with _POOL_LOCK:
         if not _POOL:
-            cores = os.cpu_count() or 1
+            cores = _cores()
             _POOL.append(pool.Pool(cores) if cores > 1 and hasattr(os, "memfd_create") else None)
-            atexit.register(shutdown)
+            if not _ATEXIT:
+                atexit.register(shutdown)
+                _ATEXIT.append(True)
         return _POOL[0]
 
 
-def shutdown() -> None:
-    """Stop the hash worker processes (they also stop when this process exits)."""
+def shutdown(disable: bool = False) -> None:
+    """Stop the hash worker processes (they also stop when this process exits); `disable`: for good."""
     with _POOL_LOCK:
         if _POOL and _POOL[0] is not None:
             _POOL[0].close()
         _POOL.clear()
+        if disable:
+            _POOL.append(None)
 
 
 def _binary(values: pa.Array | pa.ChunkedArray) -> pa.Array:
@@ -137,9 +154,7 @@ class KeyedBlake2s(KeyedHasher):
             except pool.HashWorkerError as error:
                 log.warning("hashing in this process instead: %s", error)
                 if isinstance(error, pool.WorkerStartError):
-                    shutdown()
-                    with _POOL_LOCK:
-                        _POOL.append(None)
+                    shutdown(disable=True)
         blake2s.hexdigest_many(self._start, self._empty, values, out, _scratch())
         return out.reshape(-1)
 

@@ -78,12 +78,13 @@ class Pipeline:
                     raise ColumnRefused(f"the asset has no column {name!r}; its columns are {output.names}")
         needed = set(wanted).union(*(t.reads() for t in self.transforms))
         # Columns whose values policy throws away (redacted) are not read: no decoding, and the values
-        # never reach the module's memory. One column is always read, for the batches' row counts.
-        replaced = set(wanted).intersection(set().union(*(t.replaces() for t in self.transforms)))
-        replaced -= set().union(*(t.reads() for t in self.transforms))
+        # never reach the module's memory. Some column is always read, for the batches' row counts.
+        throwaway = set().union(*(t.replaces() for t in self.transforms))
+        replaced = set(wanted).intersection(throwaway) - set().union(*(t.reads() for t in self.transforms))
         read = [n for n in self.source_schema.names if n in needed and n not in replaced]
         if not read and wanted:
-            read = [n for n in self.source_schema.names if n in needed][:1]
+            hidden = throwaway | self.removed
+            read = [_row_counter(self.source_schema, hidden) or next(n for n in wanted if n in replaced)]
         unread = [self.source_schema.field(n) for n in self.source_schema.names if n in needed and n not in read]
         source = pa.schema([self.source_schema.field(n) for n in read], metadata=self.source_schema.metadata)
         transforms = tuple(t.without_reading([f for f in unread if f.name in t.replaces()]) for t in self.transforms)
@@ -114,6 +115,13 @@ class Projection:
             out = self.apply(batch)
             if out.num_rows:
                 yield out
+
+
+def _row_counter(schema: pa.Schema, avoid: set[str] | frozenset[str]) -> str | None:
+    """The cheapest column to read only for its row count: fixed-width if any, never one policy hides."""
+    allowed = [f for f in schema if f.name not in avoid]
+    candidates = [f for f in allowed if pa.types.is_primitive(f.type)] or allowed
+    return candidates[0].name if candidates else None
 
 
 def build(actions: Sequence[Action], schema: pa.Schema, keys: KeyResolver, what: str = "asset") -> Pipeline:

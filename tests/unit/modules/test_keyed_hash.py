@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 import pytest
 from hypothesis import given, settings
@@ -99,7 +100,7 @@ def test_the_key_is_not_in_the_repr() -> None:
 def workers(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """Worker processes for arrays of 1,000 values or more, stopped after the test."""
     monkeypatch.setattr(hashers, "_POOL_MIN_ROWS", 1000)
-    monkeypatch.setattr(hashers.os, "cpu_count", lambda: 2)
+    monkeypatch.setattr(hashers, "_cores", lambda: 2)
     hashers.shutdown()
     yield
     hashers.shutdown()
@@ -107,7 +108,7 @@ def workers(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
 def running_workers() -> list[int]:
     found = hashers._POOL[0] if hashers._POOL else None
-    return [w._proc.pid for w in found._workers if w.alive] if found else []
+    return found.pids() if found else []
 
 
 @pytest.mark.usefixtures("workers")
@@ -191,9 +192,9 @@ def test_workers_exit_with_the_module_even_when_it_is_killed(tmp_path: Path) -> 
         "import os, sys, time\n"
         "import pyarrow as pa\n"
         "from m4d.modules.keyed import KeyedBlake2s, hashers\n"
-        "hashers.os.cpu_count = lambda: 2\n"
+        "hashers._cores = lambda: 2\n"
         "KeyedBlake2s(b'k').hash_array(pa.array([str(i) for i in range(40_000)]))\n"
-        "print(' '.join(str(w._proc.pid) for w in hashers._POOL[0]._workers), flush=True)\n"
+        "print(' '.join(map(str, hashers._POOL[0].pids())), flush=True)\n"
         "time.sleep(60)\n"
     )
     module = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True)
@@ -214,3 +215,67 @@ def _state(pid: int) -> str:
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
     except FileNotFoundError:
         return "Z"
+
+
+@pytest.mark.usefixtures("workers")
+def test_a_worker_killed_mid_call_never_answers_a_later_request(caplog: pytest.LogCaptureFixture) -> None:
+    # Two workers share a call; the first is killed while both are working. The second still owes its
+    # reply: it must not be reused, or the next caller would read that stale reply as its own digests.
+    h = KeyedBlake2s(KEY)
+    h.hash_array(pa.array([f"w{i}" for i in range(5_000)]))
+    first, second = running_workers()
+    for pid in (first, second):
+        os.kill(pid, signal.SIGSTOP)
+
+    def kill_one_resume_other() -> None:
+        os.kill(first, signal.SIGKILL)
+        os.kill(second, signal.SIGCONT)
+
+    threading.Timer(0.3, kill_one_resume_other).start()
+    values = [f"during-{i}" for i in range(40_000)]
+    assert h.hash_array(pa.array(values)).to_pylist() == blake(KEY, values)
+    assert "hashing in this process instead" in caplog.text
+    for n in range(3):
+        values = [f"after-{n}-{i}" for i in range(20_000)]
+        assert h.hash_array(pa.array(values)).to_pylist() == blake(KEY, values)
+    assert first not in running_workers() and second not in running_workers()
+
+
+@pytest.mark.usefixtures("workers")
+def test_stopping_the_workers_while_a_call_runs() -> None:
+    h = KeyedBlake2s(KEY)
+    h.hash_array(pa.array([f"w{i}" for i in range(5_000)]))
+    busy = running_workers()
+    for pid in busy:
+        os.kill(pid, signal.SIGSTOP)  # the call below waits on them
+    values = [f"{i:020d}" for i in range(40_000)]
+    result: list[list[str | None]] = []
+    caller = threading.Thread(target=lambda: result.append(h.hash_array(pa.array(values)).to_pylist()))
+    caller.start()
+    time.sleep(0.2)
+    hashers.shutdown()  # the workers in use are not closed under their caller...
+    for pid in busy:
+        os.kill(pid, signal.SIGCONT)
+    caller.join()
+    assert result[0] == blake(KEY, values)
+    deadline = time.monotonic() + 10
+    while any(_state(pid) != "Z" for pid in busy):  # ...but when it gives them back
+        assert time.monotonic() < deadline, "stopped workers kept running"
+        time.sleep(0.05)
+    assert h.hash_array(pa.array(values[:20_000])).to_pylist() == blake(KEY, values[:20_000])  # a new pool
+
+
+def test_a_large_region_is_given_back_when_batches_are_small_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(pool, "_REGION_KEEP", 1 << 20)
+    workers = pool.Pool(1)
+    start, empty = blake2s.keyed_state(KEY)
+    try:
+        for n, width in ((100_000, 40), (1_000, 10)):
+            values = [f"{i:0{width}d}" for i in range(n)]
+            out = np.empty((n, 64), np.uint8)
+            workers.hexdigest(start, empty, pa.array(values, pa.binary()), out, 1_000)
+            assert [bytes(row).decode() for row in out] == blake(KEY, values)
+            (worker,) = workers._started
+            assert (worker._size > 8 << 20) if n == 100_000 else (worker._size == 1 << 20)
+    finally:
+        workers.close()

@@ -113,9 +113,11 @@ def test_redacted_columns_are_not_read_unless_a_filter_needs_them() -> None:
     assert out.schema == proj.schema and out.schema.names == ["name", "id", "ssn"]
     assert out.to_pydict() == {"name": ["X"] * 4, "id": [1, 2, 3, 4], "ssn": ["X"] * 4}
     assert p.project(None).schema == p.output_schema  # the full schema, in the source's order
-    only = p.project(["ssn", "name"])  # one column is read, for the row counts
-    assert only.read == ["name"]
+    only = p.project(["ssn", "name"])  # one other column is read, for the row counts
+    assert only.read == ["id"]
     assert only.apply(BATCH.select(only.read)).to_pydict() == {"ssn": ["X"] * 4, "name": ["X"] * 4}
+    hidden = pipeline(redact, Action(name=A.REMOVE_COLUMN, columns=["id"])).project(["name"])
+    assert hidden.read == ["ts"]  # fixed-width, neither redacted nor removed
     filtered = pipeline(redact, Action(name=A.FILTER_ROWS, options={"predicate": "name = 'bob'"})).project(["name"])
     assert filtered.read == ["name"]
     assert filtered.apply(BATCH.select(filtered.read)).to_pydict() == {"name": ["X"]}
