@@ -48,27 +48,22 @@ _STEPS: Final = tuple(
 
 def _g(a: U32, b: U32, c: U32, d: U32, x: list[U32 | None], y: list[U32 | None], t: U32) -> None:
     """The G function on four lanes-of-words at once (each argument is 4 x lanes), in place."""
-    _add_words(a, x)
+    _half_g(a, b, c, d, x, 16, 12, t)
+    _half_g(a, b, c, d, y, 8, 7, t)
+
+
+def _half_g(a: U32, b: U32, c: U32, d: U32, words: list[U32 | None], rd: int, rb: int, t: U32) -> None:
+    """Half of G: add the message words, then mix with d rotated right by rd and b by rb (t: scratch)."""
+    _add_words(a, words)
     a += b
     d ^= a
-    np.right_shift(d, 16, out=t)
-    d <<= 16
+    np.right_shift(d, rd, out=t)
+    d <<= 32 - rd
     d |= t
     c += d
     b ^= c
-    np.right_shift(b, 12, out=t)
-    b <<= 20
-    b |= t
-    _add_words(a, y)
-    a += b
-    d ^= a
-    np.right_shift(d, 8, out=t)
-    d <<= 24
-    d |= t
-    c += d
-    b ^= c
-    np.right_shift(b, 7, out=t)
-    b <<= 25
+    np.right_shift(b, rb, out=t)
+    b <<= 32 - rb
     b |= t
 
 
