@@ -1,8 +1,8 @@
 """Validation of generated Argo CD objects against Argo CD's own CRDs, as its API server would do it.
 
-The CRDs are kept as reference data in `shared/schemas/argocd/`, the folder beside the repository
-(`M4D_ARGOCD_CRDS` may name another folder holding the same files). Their structural schemas are
-checked with the same rules `m4d.api.schema` applies to our own kinds (unknown fields, required
+The CRDs ship inside the package (`m4d/generator/argocd_crds/`, vendored from Argo CD with a provenance
+note; `M4D_ARGOCD_CRDS` may name another folder holding the same files, e.g. a newer Argo CD's). Their
+structural schemas are checked with the same rules `m4d.api.schema` applies to our own kinds (unknown fields, required
 fields, types, enums, patterns), so a generated object that passes here is one `kubectl apply` takes.
 """
 
@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import os
 from functools import cache
+from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-import m4d
 from m4d.api.meta import is_dns_label, is_dns_subdomain
 from m4d.api.schema import _check
 from m4d.errors import FieldError, InvalidError, PermanentError
@@ -27,12 +27,11 @@ ENV_CRDS = "M4D_ARGOCD_CRDS"
 
 
 def argocd_crds_dir() -> Path:
-    """`$M4D_ARGOCD_CRDS`, else `shared/schemas/argocd` beside the repository checkout."""
+    """`$M4D_ARGOCD_CRDS`, else the CRDs vendored in the package."""
     configured = os.environ.get(ENV_CRDS)
     if configured:
         return Path(configured)
-    repo_root = Path(m4d.__file__).resolve().parent.parent
-    return repo_root.parent / "shared" / "schemas" / "argocd"
+    return Path(str(files("m4d.generator") / "argocd_crds"))
 
 
 @cache
@@ -40,8 +39,9 @@ def _schema(kind: str, folder: str) -> dict[str, Any]:
     path = Path(folder) / _CRD_FILES[kind]
     if not path.is_file():
         raise PermanentError(
-            f"cannot validate Argo CD {kind} objects: {path} is missing. The Argo CD CRDs live in "
-            f"shared/schemas/argocd/ beside the repository; set {ENV_CRDS} to a folder holding {_CRD_FILES[kind]}",
+            f"cannot validate Argo CD {kind} objects: {path} is missing (the package ships the Argo CD CRDs in "
+            f"m4d/generator/argocd_crds/; {ENV_CRDS} overrides it): set {ENV_CRDS} to a folder holding "
+            f"{_CRD_FILES[kind]} or reinstall the package",
             reason="SchemaMissing",
         )
     with path.open("rb") as f:

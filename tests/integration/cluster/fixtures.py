@@ -8,7 +8,6 @@ against the real hub as well.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,11 +15,11 @@ import yaml
 
 from m4d.api.crd import all_crds
 from m4d.cluster.kube import KubeCluster
+from m4d.generator.validate import argocd_crds_dir
 from tests.testenv.servers import ApiServer
 
-REPO = Path(__file__).resolve().parents[3]
-# Reference data shared by the project's checkouts: ../shared relative to the repository root.
-ARGOCD_SCHEMAS = REPO.parent / "shared" / "schemas" / "argocd"
+# The Argo CD CRDs the package ships (and validates its generated objects against).
+ARGOCD_SCHEMAS = argocd_crds_dir()
 FIELD_MANAGER = "m4d-tests"
 
 
@@ -51,8 +50,8 @@ def argocd_crd_documents() -> list[dict[str, Any]]:
     files = sorted(ARGOCD_SCHEMAS.glob("*-crd.yaml"))
     if not files:
         pytest.fail(
-            f"the Argo CD CRDs are missing: expected {ARGOCD_SCHEMAS}/*-crd.yaml (the shared reference data "
-            "next to the repository, see ../shared/schemas/argocd/SOURCE.txt)",
+            f"the Argo CD CRDs are missing: expected {ARGOCD_SCHEMAS}/*-crd.yaml (vendored in "
+            "generator/argocd_crds/, see its SOURCE.txt)",
             pytrace=False,
         )
     return [yaml.safe_load(path.read_text()) for path in files]

@@ -1,4 +1,4 @@
-"""Argo CD's CRDs (../shared/schemas/argocd/) install into the real hub, which then validates Argo CD objects.
+"""Argo CD's CRDs (vendored in generator/argocd_crds/) install into the real hub, which then validates Argo CD objects.
 
 The `argocd_crds` fixture (tests/integration/cluster/fixtures.py) is what tests of generated Argo CD
 objects use: with it, `KubeCluster.manifests.create(doc, dry_run=True)` checks a document against Argo CD's

@@ -1,4 +1,4 @@
-"""A small server of ours that speaks the Fybrik connector APIs, as specified in ../shared/schemas/fybrik.
+"""A small server of ours that speaks the Fybrik connector APIs, as specified in tests/data/fybrik.
 
 It checks every request against the OpenAPI spec (path, method, required headers, body schema) and every
 answer it gives against the spec's response schema, so a client that works with it works with a
@@ -26,7 +26,7 @@ from referencing import Registry
 from referencing.jsonschema import DRAFT7
 
 ROOT = Path(__file__).resolve().parents[3]
-SHARED = ROOT.parent / "shared" / "schemas" / "fybrik"
+SHARED = ROOT / "tests" / "data" / "fybrik"
 _BASE = "https://fybrik.test/taxonomy/"
 _SPEC_PREFIX = "../../charts/fybrik/files/taxonomy/"
 
@@ -35,7 +35,7 @@ Handler = Callable[[dict[str, Any]], tuple[int, Any]]
 
 def shared_dir() -> Path:
     if not (SHARED / "connectors" / "api").is_dir():
-        pytest.fail(f"the Fybrik connector specs are missing: expected {SHARED} (../shared next to the repository)")
+        pytest.fail(f"the Fybrik connector specs are missing: expected {SHARED} (vendored test data)")
     return SHARED
 
 

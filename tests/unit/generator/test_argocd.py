@@ -64,7 +64,7 @@ def test_missing_crds_fail_clearly(tmp_path: Path, monkeypatch: pytest.MonkeyPat
         argocd.root_application(CONFIG)
 
 
-def test_the_shared_crds_are_found_beside_the_repository() -> None:
+def test_the_crds_ship_in_the_package() -> None:
     assert (argocd_crds_dir() / "application-crd.yaml").is_file()
 
 

@@ -17,12 +17,12 @@ from m4d.taxonomy.layering import camel, merge, snake
 from m4d.taxonomy.resources import check_application, check_data_interface, check_module, check_storage
 from tests.factories import application
 
-SHARED = Path(__file__).resolve().parents[3].parent / "shared" / "schemas" / "fybrik"
+SHARED = Path(__file__).resolve().parents[3] / "tests" / "data" / "fybrik"
 
 
 def shared_fybrik() -> Path:
     if not SHARED.is_dir():
-        pytest.fail(f"the Fybrik reference schemas are missing: expected {SHARED} (../shared next to the repository)")
+        pytest.fail(f"the Fybrik reference schemas are missing: expected {SHARED} (vendored test data)")
     return SHARED
 
 
