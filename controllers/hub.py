@@ -9,6 +9,7 @@ Configuration comes from `<hub dir>/hub.yaml` (all keys optional), overridden by
     connectorTimeout: 5                    # seconds per catalog / policy manager request
     resyncAfter: 300                       # re-evaluate settled applications (catalogs and policies change)
     heartbeatTimeout: 15                   # seconds without an agent heartbeat before a member is Offline
+    workers: 4                             # objects each controller reconciles at once
 
 Without a setting, the embedded default looks in the hub directory: `file:<hub>/catalog` and
 `builtin:<hub>/policies`. Relative paths in hub.yaml are relative to the directory `m4d` runs in.
@@ -49,6 +50,12 @@ class HubFile(Model):
     connector_timeout: float | None = Field(default=None, gt=0)
     resync_after: float | None = Field(default=None, gt=0)
     heartbeat_timeout: float | None = Field(default=None, gt=0)
+    workers: int | None = Field(default=None, ge=1, le=256)
+
+
+# Objects each controller reconciles at once by default: a slow catalog or policy answer for one
+# application then holds one worker, and the others go on.
+DEFAULT_WORKERS = 4
 
 
 @dataclass(frozen=True)
@@ -60,6 +67,7 @@ class HubConfig:
     connector_timeout: float = 5.0
     resync_after: float | None = None
     heartbeat_timeout: float = HEARTBEAT_TIMEOUT.total_seconds()
+    workers: int = DEFAULT_WORKERS
     secrets_file: Path | None = None  # where application access tokens are minted (embedded default)
     gitops: GitOpsSettings | None = None  # where Plotters are committed (None: plan only, commit nothing)
 
@@ -90,6 +98,7 @@ class HubConfig:
             connector_timeout=settings.connector_timeout or config.connector_timeout,
             resync_after=settings.resync_after,
             heartbeat_timeout=settings.heartbeat_timeout or config.heartbeat_timeout,
+            workers=settings.workers or config.workers,
         )
 
 
@@ -124,4 +133,6 @@ def build_hub(hub: Cluster, config: HubConfig) -> HubControllers:
         plotter = PlotterController.for_hub(hub, config.gitops)
         controllers += [plotter, AggregatorController(hub, timeout=heartbeat)]
         closers.append(plotter)
+    for controller in controllers:
+        controller.workers = config.workers
     return HubControllers(application=application, controllers=controllers, closers=closers)

@@ -81,6 +81,12 @@ def hub() -> None:
 @click.option("--until-idle", is_flag=True, help="Reconcile until nothing is left to do, then exit (for scripts).")
 @click.option("--timeout", type=float, default=120.0, show_default=True, help="With --until-idle: give up after.")
 @click.option("--resync", type=float, default=None, help="Re-evaluate settled applications every so many seconds.")
+@click.option(
+    "--workers",
+    type=click.IntRange(1, 256),
+    default=None,
+    help="Objects each controller reconciles at once (default: hub.yaml, else 4).",
+)
 @click.option("-v", "--verbose", is_flag=True, help="Log every reconcile.")
 @pass_context
 def run(
@@ -97,6 +103,7 @@ def run(
     until_idle: bool,
     timeout: float,
     resync: float | None,
+    workers: int | None,
     verbose: bool,
 ) -> None:
     """Run the hub controllers until stopped (Ctrl-C or SIGTERM), or with --until-idle until idle.
@@ -112,6 +119,7 @@ def run(
     config = replace(
         config,
         resync_after=resync or config.resync_after,
+        workers=workers or config.workers,
         gitops=None if no_gitops else gitops_settings(ctx, gitops_repo, gitops_branch, gitops_mode),
     )
     built = build_hub(ctx.hub(), config)

@@ -71,6 +71,8 @@ class Controller(ABC, Generic[R]):
     name: str = field(init=False, default="controller")
     finalizer: str | None = field(init=False, default=None)
     namespace: str | None = field(init=False, default=None)
+    # Keys reconciled at once. One key is never on two workers, and a key that changes while it is being
+    # reconciled is reconciled again afterwards; a slow reconcile (a slow connector) holds one worker only.
     workers: int = field(init=False, default=1)
     # Status-only changes of the controller's own objects are usually its own writes; set this when
     # someone else's status writes must wake the controller.

@@ -43,11 +43,18 @@ def status_type(kind: type[Resource]) -> type[BaseModel]:
 
 @dataclass
 class Stats:
+    """Counters of one controller; workers update them under `lock`."""
+
     reconciles: int = 0
     status_writes: int = 0
     temporary_errors: int = 0
     permanent_errors: int = 0
     failing: dict[ObjectKey, str] = field(default_factory=dict)
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+
+    def count(self, what: str) -> None:
+        with self.lock:
+            setattr(self, what, getattr(self, what) + 1)
 
 
 class Runner:
@@ -58,7 +65,6 @@ class Runner:
         self.queue: WorkQueue[ObjectKey] = WorkQueue()
         self.stats = Stats()
         self._failures: dict[ObjectKey, int] = {}
-        self._lock = threading.Lock()
         c = controller
         c.attach(self.queue.add)
         self.informers = [
@@ -82,25 +88,25 @@ class Runner:
             if isinstance(exc, ConflictError):
                 log.debug("%s %s: %s; retrying", c.name, key, exc)
             else:
-                self.stats.temporary_errors += 1
+                self.stats.count("temporary_errors")
                 log.warning("%s %s: %s (retry %d in %.1fs)", c.name, key, exc, failures, delay)
             self.queue.add_after(key, delay)
             return
         except Exception as exc:
             # A bug in a reconcile must not kill the worker; treat it as temporary and say so loudly.
             failures = self._note_failure(key, f"{type(exc).__name__}: {exc}")
-            self.stats.temporary_errors += 1
+            self.stats.count("temporary_errors")
             log.exception("%s %s: reconcile crashed (retry %d)", c.name, key, failures)
             self.queue.add_after(key, backoff(failures))
             return
-        with self._lock:
+        with self.stats.lock:
             self._failures.pop(key, None)
             self.stats.failing.pop(key, None)
         if requeue is not None:
             self.queue.add_after(key, requeue)
 
     def _note_failure(self, key: ObjectKey, message: str) -> int:
-        with self._lock:
+        with self.stats.lock:
             failures = self._failures.get(key, 0) + 1
             self._failures[key] = failures
             self.stats.failing[key] = message
@@ -112,7 +118,7 @@ class Runner:
             obj = c.cluster.get(c.kind, key.name, key.namespace)
         except NotFoundError:
             return None
-        self.stats.reconciles += 1
+        self.stats.count("reconciles")
         if obj.metadata.deletion_timestamp is not None:
             return self._finalize(obj)
         if c.finalizer and c.finalizer not in obj.metadata.finalizers:
@@ -121,7 +127,7 @@ class Runner:
         try:
             outcome = c.reconcile(obj)
         except PermanentError as exc:
-            self.stats.permanent_errors += 1
+            self.stats.count("permanent_errors")
             log.info("%s %s: %s: %s", c.name, key, exc.reason, exc)
             outcome = Outcome(status=self._failed_status(obj, exc))
         self._write_status(obj, outcome.status)
@@ -163,7 +169,7 @@ class Runner:
         if current is not None and current.model_dump(mode="json", by_alias=True, exclude_none=True) == new_wire:
             return
         self.controller.cluster.update_status(obj.model_copy(update={"status": status}))
-        self.stats.status_writes += 1
+        self.stats.count("status_writes")
 
     # -- threads ------------------------------------------------------------------------------
 
@@ -225,7 +231,11 @@ class Manager:
         return self.synced() and not any(r.queue.busy() or r.stats.failing for r in self.runners)
 
     def failing(self) -> dict[str, str]:
-        return {f"{r.controller.name} {k}": msg for r in self.runners for k, msg in r.stats.failing.items()}
+        out: dict[str, str] = {}
+        for r in self.runners:
+            with r.stats.lock:
+                out.update((f"{r.controller.name} {k}", msg) for k, msg in r.stats.failing.items())
+        return out
 
     def run_until_idle(self, timeout: float = 60.0, quiet: float = 0.4) -> bool:
         """Reconcile until idle for `quiet` seconds in a row (our own writes settle); False on timeout."""

@@ -7,6 +7,7 @@ import heapq
 import itertools
 import threading
 import time
+from collections import deque
 from collections.abc import Hashable
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
@@ -16,7 +17,7 @@ K = TypeVar("K", bound=Hashable)
 
 @dataclass
 class WorkQueue(Generic[K]):
-    _ready: list[K] = field(default_factory=list)
+    _ready: deque[K] = field(default_factory=deque)
     _dirty: set[K] = field(default_factory=set)
     _processing: set[K] = field(default_factory=set)
     _delayed: list[tuple[float, int, K]] = field(default_factory=list)
@@ -59,7 +60,7 @@ class WorkQueue(Generic[K]):
             while True:
                 next_due = self._promote_due()
                 if self._ready:
-                    key = self._ready.pop(0)
+                    key = self._ready.popleft()
                     self._dirty.discard(key)
                     self._processing.add(key)
                     return key
