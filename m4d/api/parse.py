@@ -5,12 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-import yaml
 from pydantic import ValidationError
 
 from m4d.api.meta import Resource
 from m4d.api.registry import UnknownKindError, kind_for_object
 from m4d.api.schema import validate_object
+from m4d.api.strict import RESOURCE_LIMITS, json_values, yaml_documents
 from m4d.errors import FieldError, InvalidError
 
 
@@ -29,16 +29,15 @@ class Document:
         return f"{self.source}, document {self.index}{label}"
 
 
-def load_documents(text: str, source: str) -> list[Document]:
-    """Split a YAML stream, skipping empty documents; a syntax error names the line."""
-    try:
-        bodies = list(yaml.safe_load_all(text))
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise InvalidError(source, [FieldError("", f"not valid YAML{where}: {problem}")]) from None
-    return [Document(source, i, body) for i, body in enumerate((b for b in bodies if b is not None), start=1)]
+def load_documents(text: str, source: str, *, json: bool = False) -> list[Document]:
+    """Split a YAML stream (or a stream of JSON values), skipping empty documents.
+
+    Parsing is strict (`m4d.api.strict`): a syntax error, a duplicate key, a document over the API
+    server's request limit, nesting too deep or runaway aliases refuse the whole input, naming the line.
+    """
+    loaded = json_values(text, source, RESOURCE_LIMITS) if json else yaml_documents(text, source)
+    bodies = [d.body for d in loaded if d.body is not None]
+    return [Document(source, i, body) for i, body in enumerate(bodies, start=1)]
 
 
 def _path(loc: tuple[int | str, ...]) -> str:

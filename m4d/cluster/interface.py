@@ -7,6 +7,10 @@ Semantics follow the Kubernetes API: resourceVersions are opaque, monotonically 
 `generation` moves on spec changes only; status is a subresource (`update` ignores it and
 `update_status` ignores everything else); deleting an object with finalizers only marks it
 (deletionTimestamp) until the last finalizer is removed.
+
+Writes take `dry_run` (as `kubectl apply --dry-run=server`, `dryRun=All` on the wire): every check of a
+real write runs, including those against the stored objects, and nothing is stored. A multi-document
+apply dry-runs every document first, so one the store refuses leaves nothing of the input stored.
 """
 
 from __future__ import annotations
@@ -70,11 +74,12 @@ class Cluster(ABC):
         """
 
     @abstractmethod
-    def create(self, obj: R) -> R:
-        """Raise AlreadyExistsError if the name is taken, InvalidError if the object is not valid."""
+    def create(self, obj: R, *, dry_run: bool = False) -> R:
+        """Raise AlreadyExistsError if the name is taken, InvalidError if the object is not valid (or over
+        the 1.5 MiB an API server stores)."""
 
     @abstractmethod
-    def update(self, obj: R) -> R:
+    def update(self, obj: R, *, dry_run: bool = False) -> R:
         """Replace metadata and spec. If obj carries a resourceVersion it must be current (else ConflictError)."""
 
     @abstractmethod
@@ -82,7 +87,7 @@ class Cluster(ABC):
         """Replace the status only; same resourceVersion precondition as `update`."""
 
     @abstractmethod
-    def apply(self, obj: R, field_manager: str, force: bool = True) -> R:
+    def apply(self, obj: R, field_manager: str, force: bool = True, *, dry_run: bool = False) -> R:
         """Create, or make the stored spec, labels and annotations what `obj` says (server-side-apply-like).
 
         Status is untouched; applying an identical object changes nothing (same resourceVersion).

@@ -9,8 +9,10 @@ is server-side apply, and status is written through the status subresource.
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any
 
 from kubernetes import client, config
@@ -19,6 +21,7 @@ from pydantic import ValidationError
 
 from m4d.api.meta import Resource
 from m4d.api.registry import kind_info
+from m4d.api.strict import OBJECT_BYTES
 from m4d.cluster.interface import Cluster, R, ResourceList, WatchEvent
 from m4d.cluster.kube_http import APPLY_PATCH, KubeApi, Request
 from m4d.cluster.kube_manifests import STRICT, Manifests
@@ -30,6 +33,8 @@ from m4d.errors import ConflictError, FieldError, InvalidError, PermanentError
 LIST_PAGE = 500
 # Attempts of an update that carries no resourceVersion (read the current one, write, retry on a race).
 UNCONDITIONAL_ATTEMPTS = 5
+# Every check of a write, nothing stored.
+DRY_RUN = (("dryRun", "All"),)
 # Connections kept per cluster: every open watch holds one.
 POOL_SIZE = 32
 
@@ -110,7 +115,7 @@ class KubeCluster(Cluster):
         if not obj.name:
             raise InvalidError(resource.kind, [FieldError("metadata.name", "required")])
 
-    def _replace(self, obj: R, subresource: str | None) -> R:
+    def _replace(self, obj: R, subresource: str | None, dry_run: bool = False) -> R:
         """PUT the object (or its status); without a resourceVersion, against whatever is current."""
         resource = ResourceType.of(kind_info(type(obj)))
         self._named(obj, resource)
@@ -123,11 +128,26 @@ class KubeCluster(Cluster):
                 current = self.api.send(Request("GET", resource.item(obj.name, ns), what=what))
                 body["metadata"]["resourceVersion"] = current["metadata"]["resourceVersion"]
             try:
-                return self._decode(type(obj), self.api.send(Request("PUT", path, STRICT, body, what=what)))
+                answer = self._write(Request("PUT", path, STRICT, body, what=what), dry_run)
+                return self._decode(type(obj), answer)
             except ConflictError:
                 if conditional:
                     raise
         raise ConflictError(f"{what} on cluster {self.name} kept changing while being written; retry")
+
+    def _write(self, request: Request, dry_run: bool) -> dict[str, Any]:
+        if not dry_run:
+            return self.api.send(request)
+        answer = self.api.send(replace(request, query=(*request.query, *DRY_RUN)))
+        # A dry run stops short of etcd, which alone refuses objects over its request limit: check here.
+        size = len(json.dumps(answer, separators=(",", ":")).encode())
+        if size > OBJECT_BYTES:
+            raise InvalidError(
+                request.what,
+                [FieldError("", f"is too large to store: {size:,} bytes, over the {OBJECT_BYTES:,} etcd stores")],
+                header=f"{request.what} is invalid on cluster {self.name}",
+            )
+        return answer
 
     # -- the Cluster interface --------------------------------------------------------------------
 
@@ -179,7 +199,7 @@ class KubeCluster(Cluster):
             stop,
         )
 
-    def create(self, obj: R) -> R:
+    def create(self, obj: R, *, dry_run: bool = False) -> R:
         resource = ResourceType.of(kind_info(type(obj)))
         if obj.metadata.resource_version:
             # The server answers this with an internal error; say what is wrong instead (as kubectl does).
@@ -189,15 +209,16 @@ class KubeCluster(Cluster):
             )
         body, ns = self._body(obj, resource, keep_status=False)
         what = resource.describe(obj.name or "(unnamed)", ns)
-        return self._decode(type(obj), self.api.send(Request("POST", resource.collection(ns), STRICT, body, what=what)))
+        answer = self._write(Request("POST", resource.collection(ns), STRICT, body, what=what), dry_run)
+        return self._decode(type(obj), answer)
 
-    def update(self, obj: R) -> R:
-        return self._replace(obj, None)
+    def update(self, obj: R, *, dry_run: bool = False) -> R:
+        return self._replace(obj, None, dry_run)
 
     def update_status(self, obj: R) -> R:
         return self._replace(obj, "status")
 
-    def apply(self, obj: R, field_manager: str, force: bool = True) -> R:
+    def apply(self, obj: R, field_manager: str, force: bool = True, *, dry_run: bool = False) -> R:
         resource = ResourceType.of(kind_info(type(obj)))
         self._named(obj, resource)
         body, ns = self._body(obj, resource, keep_status=False)
@@ -207,7 +228,7 @@ class KubeCluster(Cluster):
         body["metadata"] = {k: meta[k] for k in keep if meta.get(k)}
         query = (*STRICT, ("fieldManager", field_manager), ("force", "true" if force else "false"))
         what = resource.describe(obj.name, ns)
-        answer = self.api.send(Request("PATCH", resource.item(obj.name, ns), query, body, APPLY_PATCH, what))
+        answer = self._write(Request("PATCH", resource.item(obj.name, ns), query, body, APPLY_PATCH, what), dry_run)
         return self._decode(type(obj), answer)
 
     def delete(self, kind: type[R], name: str, namespace: str | None = None) -> R | None:

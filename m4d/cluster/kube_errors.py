@@ -66,6 +66,9 @@ def field_errors(status: dict[str, Any]) -> list[FieldError]:
     return strict or decode or [FieldError("", message or "rejected by the API server")]
 
 
+_TOO_LARGE = ("request is too large", "trying to send message larger than max")
+
+
 def status_error(
     code: int, status: dict[str, Any], what: str, cluster: str, retry_after: float | None = None
 ) -> M4DError:
@@ -90,6 +93,14 @@ def status_error(
     if code == 500 and "failed to create typed patch object" in message:
         # Server-side apply answers 500 to a manifest whose fields do not fit the schema: no retry fixes it.
         return InvalidError(what, [FieldError("", message)], header=f"{what} is invalid on cluster {cluster}")
+    if code == 413 or (code == 500 and any(m in message for m in _TOO_LARGE)):
+        # etcd refuses an object over its request limit (1.5 MiB by default) with an internal error:
+        # the same object is refused every time, so it is no reason to retry.
+        return InvalidError(
+            what,
+            [FieldError("", f"is too large to store: {message}")],
+            header=f"{what} is invalid on cluster {cluster}",
+        )
     if code == 429 or code >= 500:
         return TemporaryError(f"{where}: {message} (HTTP {code})", delay=retry_after)
     return PermanentError(f"{where}: {message} (HTTP {code})", reason=reason or None)

@@ -22,6 +22,7 @@ from typing import Any
 from m4d.api.meta import Resource, format_time, utcnow
 from m4d.api.registry import KindInfo, kind_info
 from m4d.api.schema import validate_object
+from m4d.api.strict import OBJECT_BYTES
 from m4d.cluster.interface import Cluster, EventType, R, ResourceList, WatchEvent
 from m4d.cluster.selectors import parse_selector
 from m4d.errors import (
@@ -31,6 +32,7 @@ from m4d.errors import (
     GoneError,
     InvalidError,
     NotFoundError,
+    PermanentError,
     TemporaryError,
 )
 
@@ -66,18 +68,37 @@ def _spec_of(body: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in body.items() if k not in ("metadata", "status", "apiVersion", "kind")}
 
 
+def _unusable(path: Path, exc: Exception) -> PermanentError:
+    """Why the store file cannot be used, in words that say what to check."""
+    if isinstance(exc, OSError):
+        parent = next((p for p in path.parents if p.exists()), None)
+        if parent is not None and not parent.is_dir():
+            return PermanentError(f"cluster store {path}: {parent} is a file, not a directory", reason="StoreUnusable")
+        return PermanentError(f"cluster store {path} cannot be opened: {exc.strerror or exc}", reason="StoreUnusable")
+    if isinstance(exc, sqlite3.DatabaseError) and "not a database" in str(exc):
+        return PermanentError(
+            f"cluster store {path} is not a store (not an SQLite database); move it away to start afresh",
+            reason="StoreCorrupt",
+        )
+    return PermanentError(f"cluster store {path} cannot be used: {exc}", reason="StoreUnusable")
+
+
 class LocalCluster(Cluster):
     """A cluster store kept in `path` (a SQLite file), named `name` in messages."""
 
     def __init__(self, path: str | Path, name: str = "local", history: int = EVENT_HISTORY) -> None:
         self.name = name
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         self._history = history
         self._local = threading.local()
         self._changed = threading.Condition()
         self._closed = False
-        self._conn().executescript(_SCHEMA)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._conn().executescript(_SCHEMA)
+        except (OSError, sqlite3.Error) as exc:
+            self.close()
+            raise _unusable(self.path, exc) from None
 
     # -- plumbing -------------------------------------------------------------------------------
 
@@ -92,18 +113,21 @@ class LocalCluster(Cluster):
         return conn
 
     @contextmanager
-    def _tx(self) -> Iterator[sqlite3.Connection]:
+    def _tx(self, dry_run: bool = False) -> Iterator[sqlite3.Connection]:
+        """One write transaction; a dry run goes through every check and write, then rolls back."""
         conn = self._conn()
         try:
             conn.execute("BEGIN IMMEDIATE")
         except sqlite3.OperationalError as exc:
             raise TemporaryError(f"cluster store {self.path} is busy: {exc}") from exc
+        except sqlite3.DatabaseError as exc:
+            raise _unusable(self.path, exc) from None
         try:
             yield conn
         except BaseException:
             conn.execute("ROLLBACK")
             raise
-        conn.execute("COMMIT")
+        conn.execute("ROLLBACK" if dry_run else "COMMIT")
 
     def close(self) -> None:
         self._closed = True
@@ -149,6 +173,11 @@ class LocalCluster(Cluster):
         rv = int(cur.lastrowid or 0)
         body["metadata"]["resourceVersion"] = str(rv)
         text = json.dumps(body, sort_keys=True, separators=(",", ":"))
+        size = len(text.encode())
+        if event != "DELETED" and size > OBJECT_BYTES:
+            # What etcd behind an API server refuses ("request is too large"); nothing is stored.
+            too_large = f"is too large to store: {size:,} bytes, over the {OBJECT_BYTES:,} etcd stores"
+            raise InvalidError(f"{info.kind} {name}", [FieldError("", too_large)])
         db.execute("UPDATE events SET body=? WHERE rv=?", (text, rv))
         if event == "DELETED":
             db.execute("DELETE FROM objects WHERE kind=? AND namespace=? AND name=?", (info.kind, ns, name))
@@ -174,14 +203,27 @@ class LocalCluster(Cluster):
 
     # -- reads ----------------------------------------------------------------------------------
 
+    @contextmanager
+    def _reading(self) -> Iterator[None]:
+        """A damaged file found while reading: say which store, not SQLite's words alone."""
+        try:
+            yield
+        except sqlite3.OperationalError as exc:
+            if "locked" in str(exc) or "busy" in str(exc):
+                raise TemporaryError(f"cluster store {self.path} is busy: {exc}") from exc
+            raise _unusable(self.path, exc) from None
+        except sqlite3.DatabaseError as exc:
+            raise _unusable(self.path, exc) from None
+
     def get(self, kind: type[R], name: str, namespace: str | None = None) -> R:
         info = kind_info(kind)
         ns = self._ns(info, namespace)
-        row = (
-            self._conn()
-            .execute("SELECT body FROM objects WHERE kind=? AND namespace=? AND name=?", (info.kind, ns, name))
-            .fetchone()
-        )
+        with self._reading():
+            row = (
+                self._conn()
+                .execute("SELECT body FROM objects WHERE kind=? AND namespace=? AND name=?", (info.kind, ns, name))
+                .fetchone()
+            )
         if row is None:
             where = f" in namespace {ns}" if ns else ""
             raise NotFoundError(f"{info.kind} {name!r} not found{where} on cluster {self.name}")
@@ -195,17 +237,18 @@ class LocalCluster(Cluster):
         info = kind_info(kind)
         selector = parse_selector(label_selector)
         db = self._conn()
-        db.execute("BEGIN")  # one snapshot for the rows and the resourceVersion
-        try:
-            query = "SELECT body FROM objects WHERE kind=?"
-            args: tuple[str, ...] = (info.kind,)
-            if namespace is not None and info.namespaced:
-                query += " AND namespace=?"
-                args += (namespace,)
-            rows = db.execute(query + " ORDER BY namespace, name", args).fetchall()
-            rv = self._current_rv(db)
-        finally:
-            db.execute("COMMIT")
+        with self._reading():
+            db.execute("BEGIN")  # one snapshot for the rows and the resourceVersion
+            try:
+                query = "SELECT body FROM objects WHERE kind=?"
+                args: tuple[str, ...] = (info.kind,)
+                if namespace is not None and info.namespaced:
+                    query += " AND namespace=?"
+                    args += (namespace,)
+                rows = db.execute(query + " ORDER BY namespace, name", args).fetchall()
+                rv = self._current_rv(db)
+            finally:
+                db.execute("COMMIT")
         items = [self._decode(kind, r[0]) for r in rows]
         items = [i for i in items if selector.matches(i.metadata.labels)]
         return ResourceList(items=items, resource_version=str(rv))
@@ -284,7 +327,7 @@ class LocalCluster(Cluster):
 
     # -- writes ---------------------------------------------------------------------------------
 
-    def create(self, obj: R) -> R:
+    def create(self, obj: R, *, dry_run: bool = False) -> R:
         info = kind_info(type(obj))
         if obj.metadata.resource_version:
             raise InvalidError(
@@ -304,7 +347,7 @@ class LocalCluster(Cluster):
         body["metadata"] = _clean_meta(body["metadata"])
         body["metadata"].update(uid=str(uuid.uuid4()), generation=1, creationTimestamp=format_time(utcnow()))
         body["metadata"].pop("deletionTimestamp", None)
-        with self._tx() as db:
+        with self._tx(dry_run) as db:
             if self._row(db, info, ns, name) is not None:
                 raise AlreadyExistsError(f"{info.kind} {name!r} already exists on cluster {self.name}")
             stored = self._write(db, info, ns, body, "ADDED", None)
@@ -344,11 +387,11 @@ class LocalCluster(Cluster):
                 )
         return meta
 
-    def update(self, obj: R) -> R:
+    def update(self, obj: R, *, dry_run: bool = False) -> R:
         info = kind_info(type(obj))
         ns = self._ns(info, obj.metadata.namespace)
         new = self._validated(info, obj.model_copy(update={"status": None}))
-        with self._tx() as db:
+        with self._tx(dry_run) as db:
             current = self._row(db, info, ns, obj.name)
             if current is None:
                 raise NotFoundError(f"{info.kind} {obj.name!r} not found on cluster {self.name}")
@@ -391,7 +434,7 @@ class LocalCluster(Cluster):
         self._notify()
         return type(obj).model_validate(stored)
 
-    def apply(self, obj: R, field_manager: str, force: bool = True) -> R:
+    def apply(self, obj: R, field_manager: str, force: bool = True, *, dry_run: bool = False) -> R:
         info = kind_info(type(obj))
         ns = self._ns(info, obj.metadata.namespace)
         for _ in range(5):
@@ -400,7 +443,7 @@ class LocalCluster(Cluster):
             except NotFoundError:
                 try:
                     return self.create(obj.model_copy(update={"metadata": obj.metadata.model_copy(
-                        update={"resource_version": None})}))  # fmt: skip
+                        update={"resource_version": None})}), dry_run=dry_run)  # fmt: skip
                 except AlreadyExistsError:
                     continue
             meta = current.metadata.model_copy(
@@ -413,7 +456,7 @@ class LocalCluster(Cluster):
             )
             desired = obj.model_copy(update={"metadata": meta})
             try:
-                return self.update(desired)
+                return self.update(desired, dry_run=dry_run)
             except ConflictError:
                 continue
         raise ConflictError(f"{info.kind} {obj.name!r} kept changing while applying; retry")

@@ -19,7 +19,6 @@ from m4d.errors import (
     InvalidError,
     M4DError,
     NotFoundError,
-    PermanentError,
     TemporaryError,
     UnauthorizedError,
 )
@@ -99,13 +98,21 @@ def test_a_bad_request_without_fields_keeps_the_message() -> None:
         (429, "TooManyRequests", TemporaryError),
         (500, "InternalError", TemporaryError),
         (503, "ServiceUnavailable", TemporaryError),
-        (413, "RequestEntityTooLarge", PermanentError),
+        (413, "RequestEntityTooLarge", InvalidError),
     ],
 )
 def test_codes_map_to_the_error_tree(code: int, reason: str, expected: type[M4DError]) -> None:
     error = status_error(code, {"reason": reason, "message": "m"}, "MemberCluster eu", "hub")
     assert type(error) is expected
     assert "MemberCluster eu" in str(error) and "hub" in str(error)
+
+
+def test_an_object_etcd_refuses_as_too_large_is_invalid_not_temporary() -> None:
+    message = "rpc error: code = ResourceExhausted desc = trying to send message larger than max (2097842 vs. 2097152)"
+    for said in (message, "etcdserver: request is too large"):
+        error = status_error(500, {"reason": "InternalError", "message": said}, "MemberCluster eu", "hub")
+        assert type(error) is InvalidError
+        assert "too large to store" in str(error)
 
 
 def test_temporary_errors_carry_the_server_delay() -> None:
