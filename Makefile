@@ -11,18 +11,19 @@ export M4D_CACHE_DIR := $(CACHE_DIR)
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml setup.py
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[dev]'
+	PYTHONWARNINGS="ignore:Editable installation" $(BIN)/pip install -q -e '.[dev]'
 	touch $(STAMP)
 
 lint: install
 	$(BIN)/ruff check --no-cache .
 	$(BIN)/ruff format --check --no-cache .
 
+# mypy -p m4d, with pyproject's folder mapping (generator/ is m4d.generator, ...): see tools/typecheck.py.
 typecheck: install
-	$(BIN)/mypy -p m4d
+	$(BIN)/python tools/typecheck.py
 
 unit: install
 	$(BIN)/pytest tests/unit

@@ -1,13 +1,16 @@
-"""Where the GitOps repository is and how to write to it, from flags, environment and the hub directory.
+"""Where the GitOps repository is and how to write to it, from flags and environment.
 
 - `--gitops-repo URL` / `M4D_GITOPS_REPO`: the remote (a path, file://, git://, http(s)://, ssh). Unset:
-  the embedded default, a bare repository at `<hub dir>/gitops.git`, created on first use.
+  the embedded default repository the caller names (`<hub dir>/gitops.git`), created bare on first use.
 - `M4D_GITOPS_BRANCH` (default main): the branch Argo CD syncs from.
 - `M4D_GITOPS_MODE` (default direct): `direct` commits to the branch, `review` opens a branch and pull
-  request description per change (written under `<hub dir>/gitops-reviews/`).
+  request description per change (written under `<work dir>/gitops-reviews/`).
 - `M4D_ARGOCD_NAMESPACE` (default argocd): where the generated Argo CD objects live.
 - `M4D_GITOPS_ARGOCD_URL`: the URL Argo CD fetches the repository from, when it differs from the one
   m4d pushes to (default: the same, without credentials).
+
+The caller (CLI, hub) says where the embedded repository and the local working state (mirror clone,
+review descriptions) live; the generator knows nothing of the hub directory's layout.
 """
 
 from __future__ import annotations
@@ -17,7 +20,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import cast
 
-from m4d.cluster.connect import HubLayout
 from m4d.errors import PermanentError
 from m4d.generator.config import RenderConfig
 from m4d.generator.naming import short_hash
@@ -45,10 +47,16 @@ class GitOpsSettings:
 
     @classmethod
     def resolve(
-        cls, layout: HubLayout, repo: str | None = None, branch: str | None = None, mode: str | None = None
+        cls,
+        embedded_repo: Path,
+        work_dir: Path,
+        repo: str | None = None,
+        branch: str | None = None,
+        mode: str | None = None,
     ) -> GitOpsSettings:
+        """`embedded_repo`: the bare repository used when no remote is given; `work_dir`: local state."""
         url = repo or os.environ.get(ENV_REPO) or ""
-        embedded = None if url else layout.gitops_repo.resolve()
+        embedded = None if url else embedded_repo.resolve()
         remote = Remote.parse(url or str(embedded))
         chosen = (mode or os.environ.get(ENV_MODE) or "direct").lower()
         if chosen not in ("direct", "review"):
@@ -57,8 +65,8 @@ class GitOpsSettings:
             remote=remote,
             branch=branch or os.environ.get(ENV_BRANCH) or "main",
             mode=cast(Mode, chosen),
-            cache_dir=layout.root / "cache" / "gitops" / short_hash(remote.url, length=12),
-            reviews_dir=layout.root / "gitops-reviews",
+            cache_dir=work_dir / "cache" / "gitops" / short_hash(remote.url, length=12),
+            reviews_dir=work_dir / "gitops-reviews",
             embedded_repo=embedded,
             argocd_namespace=os.environ.get(ENV_ARGOCD_NAMESPACE) or "argocd",
             argocd_url=os.environ.get(ENV_ARGOCD_URL) or None,

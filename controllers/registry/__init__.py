@@ -1,1 +1,1 @@
-"""Hub-side cluster registry: member liveness from heartbeats."""
+"""Hub-side cluster registry: onboarding member clusters, and their liveness from heartbeats."""

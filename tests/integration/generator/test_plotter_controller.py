@@ -34,7 +34,8 @@ def hub(tmp_path: Path) -> Iterator[LocalCluster]:
 
 
 def settings(tmp_path: Path, mode: str = "direct") -> GitOpsSettings:
-    return GitOpsSettings.resolve(HubLayout(tmp_path / "hub"), mode=mode)
+    layout = HubLayout(tmp_path / "hub")
+    return GitOpsSettings.resolve(layout.gitops_repo, layout.root, mode=mode)
 
 
 def run(hub: LocalCluster, tmp_path: Path, mode: str = "direct") -> None:

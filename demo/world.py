@@ -49,7 +49,7 @@ class DemoPaths:
 
 def locate(hub: Path) -> DemoPaths:
     """The samples next to the installed package (the demo runs from a clone of the repository)."""
-    root = Path(__file__).resolve().parents[2]
+    root = Path(__file__).resolve().parents[1]
     samples, descriptors = root / "samples", root / "modules" / "descriptors"
     if not (samples / "catalog").is_dir() or not descriptors.is_dir():
         raise PermanentError(f"the demo needs the repository's samples/ and modules/descriptors/ (looked in {root})")

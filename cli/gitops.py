@@ -44,7 +44,8 @@ def gitops_options(command: F) -> F:
 def gitops_settings(ctx: CliContext, repo: str | None, branch: str | None, mode: str | None) -> Any:
     from m4d.generator.settings import GitOpsSettings  # noqa: PLC0415 - keep `m4d --help` fast
 
-    return GitOpsSettings.resolve(ctx.target.layout, repo=repo, branch=branch, mode=mode)
+    layout = ctx.target.layout
+    return GitOpsSettings.resolve(layout.gitops_repo, layout.root, repo=repo, branch=branch, mode=mode)
 
 
 @click.group()

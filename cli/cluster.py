@@ -76,9 +76,9 @@ def onboard(
 ) -> None:
     """Create the MemberCluster NAME on the hub from a template, register it in the GitOps repository
     (its folder and Argo CD Application, no secrets), and write the member's install bundle."""
+    from m4d.controllers.registry.onboarding import onboard as do_onboard  # noqa: PLC0415
     from m4d.generator import bundle as bundles  # noqa: PLC0415
     from m4d.generator.cluster_template import load_template  # noqa: PLC0415
-    from m4d.generator.onboarding import onboard as do_onboard  # noqa: PLC0415
 
     values = _parse_sets(sets)
     if region is not None:

@@ -1,0 +1,68 @@
+"""The package layout: folders mapped into one `m4d` namespace, layered, importable from anywhere."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+# Each layer may import the core and the layers before it, never one after it.
+LAYERS = ["m4d", "m4d.generator", "m4d.modules", "m4d.controllers", "m4d.demo", "m4d.cli"]
+# The generator is pure: it renders and writes Git, it does not read or write a cluster.
+FORBIDDEN = {"m4d.generator": ["m4d.cluster", "m4d.runtime"]}
+
+
+def package_dirs() -> dict[str, Path]:
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    return {package: ROOT / folder for package, folder in config["tool"]["setuptools"]["package-dir"].items()}
+
+
+def layer_of(module: str) -> str:
+    return max((layer for layer in LAYERS if module == layer or module.startswith(layer + ".")), key=len)
+
+
+def imports(path: Path) -> list[str]:
+    found: list[str] = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            found += [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.append(node.module)
+    return [name for name in found if name == "m4d" or name.startswith("m4d.")]
+
+
+def test_every_layer_is_a_mapped_folder() -> None:
+    assert set(package_dirs()) == set(LAYERS)
+    assert not (ROOT / "m4d" / "generator").exists()  # no symlinks or copies inside the core
+
+
+@pytest.mark.parametrize("layer", LAYERS)
+def test_layers_import_only_what_comes_before(layer: str) -> None:
+    allowed = LAYERS[: LAYERS.index(layer) + 1]
+    wrong = []
+    for path in sorted(package_dirs()[layer].rglob("*.py")):
+        for name in imports(path):
+            target = layer_of(name)
+            if target not in allowed or any(name.startswith(f) for f in FORBIDDEN.get(layer, [])):
+                wrong.append(f"{path.relative_to(ROOT)} imports {name}")
+    assert wrong == []
+
+
+def test_the_installed_package_maps_every_layer_outside_the_checkout(tmp_path: Path) -> None:
+    code = "import importlib, sys; print(*(importlib.import_module(m).__file__ for m in sys.argv[1:]), sep='\\n')"
+    result = subprocess.run(
+        [sys.executable, "-I", "-c", code, *LAYERS, "m4d.cluster.interface", "m4d.controllers.registry.onboarding"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    files = [Path(line) for line in result.stdout.splitlines()]
+    assert files[: len(LAYERS)] == [package_dirs()[layer] / "__init__.py" for layer in LAYERS]
+    assert files[-1] == ROOT / "controllers" / "registry" / "onboarding.py"
