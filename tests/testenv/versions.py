@@ -9,6 +9,7 @@ KUBERNETES_VERSION = "v1.36.3"
 KUBERNETES_STAGING_VERSION = "v0." + KUBERNETES_VERSION.split(".", 1)[1]
 ETCD_VERSION = "v3.5.35"
 OPA_VERSION = "v1.22.2"
+HELM_VERSION = "v4.3.2"
 
 
 @dataclass(frozen=True)
@@ -63,6 +64,15 @@ KUBE_CONTROLLER_MANAGER = Component(
     sibling_version=KUBERNETES_STAGING_VERSION,
     ldflags=_kube_version_ldflags(KUBERNETES_VERSION),
 )
+KUBE_SCHEDULER = Component(
+    name="kube-scheduler",
+    version=KUBERNETES_VERSION,
+    module="k8s.io/kubernetes",
+    package="k8s.io/kubernetes/cmd/kube-scheduler",
+    needs_wrapper=True,
+    sibling_version=KUBERNETES_STAGING_VERSION,
+    ldflags=_kube_version_ldflags(KUBERNETES_VERSION),
+)
 ETCD = Component(
     name="etcd",
     version=ETCD_VERSION,
@@ -78,4 +88,21 @@ OPA = Component(
     needs_wrapper=False,
 )
 
-ALL_COMPONENTS: tuple[Component, ...] = (ETCD, OPA, KUBE_APISERVER, KUBE_CONTROLLER_MANAGER)
+HELM = Component(
+    name="helm",
+    version=HELM_VERSION,
+    module="helm.sh/helm/v4",
+    package="helm.sh/helm/v4/cmd/helm",
+    needs_wrapper=False,
+    # `helm version` and the chart's kubeVersion checks read the version from here (as helm's Makefile sets it).
+    ldflags=(f"-X helm.sh/helm/v4/internal/version.version={HELM_VERSION}",),
+)
+
+ALL_COMPONENTS: tuple[Component, ...] = (
+    ETCD,
+    OPA,
+    KUBE_APISERVER,
+    KUBE_CONTROLLER_MANAGER,
+    KUBE_SCHEDULER,
+    HELM,
+)
