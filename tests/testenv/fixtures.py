@@ -22,6 +22,7 @@ from kubernetes import config
 from tests.testenv.locate import locate
 from tests.testenv.servers import ApiServer, ServerStartError, TestEnv, running
 from tests.testenv.versions import OPA
+from tests.testenv.workloads import ClusterNodes, running_nodes
 
 
 @pytest.fixture(scope="session")
@@ -56,6 +57,21 @@ def hub_controller_manager(testenv: TestEnv) -> None:
             f"the hub's kube-controller-manager is not running: {testenv.controller_manager_problem}",
             pytrace=False,
         )
+
+
+@pytest.fixture(scope="session")
+def cluster_nodes(testenv: TestEnv, hub_controller_manager: None) -> Iterator[ClusterNodes]:
+    """A kube-scheduler and a node emulator for every cluster, and a controller manager for the members
+    (tests/testenv/workloads.py): Deployments, Jobs and their pods run, as on real clusters."""
+    with ExitStack() as stack:
+        problem = ""
+        try:
+            nodes = stack.enter_context(running_nodes(testenv))
+        except (FileNotFoundError, ServerStartError) as error:
+            problem = str(error)
+        if problem:
+            pytest.fail(problem, pytrace=False)
+        yield nodes
 
 
 @pytest.fixture(scope="session")

@@ -47,7 +47,7 @@ def _die_with_parent() -> None:
 
 
 class Server:
-    def __init__(self, name: str, argv: Sequence[str], log: Path) -> None:
+    def __init__(self, name: str, argv: Sequence[str], log: Path, cwd: Path | None = None) -> None:
         self.name = name
         self.argv = list(argv)
         self.log = log
@@ -57,6 +57,7 @@ class Server:
             stdin=subprocess.DEVNULL,
             stdout=self._handle,
             stderr=subprocess.STDOUT,
+            cwd=cwd,
             preexec_fn=_die_with_parent,  # noqa: PLW1509 - only calls prctl, safe before exec
         )
 

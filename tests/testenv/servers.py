@@ -56,6 +56,7 @@ class TestEnv:
     # None when the hub's controller manager runs; else why not (tests that need it fail with this).
     controller_manager_problem: str | None = None
     logs: dict[str, Path] = field(default_factory=dict)
+    serving: pki.ServingPki | None = None  # the CA and serving certificate (for more components)
 
     __test__ = False  # not a pytest test class, despite the name
 
@@ -154,19 +155,30 @@ def _start_apiserver(
     return server, api
 
 
-def _start_controller_manager(
-    binary: Path, hub: ApiServer, workdir: Path, serving: pki.ServingPki, deadline: float
+def _insecure() -> ssl.SSLContext:
+    # The controllers' serving certificates are self-signed, made at start; /healthz needs no token.
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    return context
+
+
+def _component_kubeconfig(home: Path, api: ApiServer) -> Path:
+    """A kubeconfig for a cluster's own controllers (its `-kcm` token is in system:masters)."""
+    entry = kubeconfig.Entry(context=api.name, server=api.url, ca_file=api.ca_file, token=f"{api.admin_token}-kcm")
+    return kubeconfig.write(home / "kubeconfig", [entry], current=api.name)
+
+
+def start_controller_manager(
+    binary: Path, api: ApiServer, workdir: Path, serving: pki.ServingPki, deadline: float
 ) -> Server:
-    home = workdir / "hub-kcm"
+    """The cluster's kube-controller-manager (Deployments, ReplicaSets, Jobs, garbage collection, tokens...)."""
+    home = workdir / f"{api.name}-kcm"
     home.mkdir()
-    config = kubeconfig.write(
-        home / "kubeconfig",
-        [kubeconfig.Entry(context="hub", server=hub.url, ca_file=hub.ca_file, token=f"{hub.admin_token}-kcm")],
-        current="hub",
-    )
+    config = _component_kubeconfig(home, api)
     port = free_port()
     server = Server(
-        "kube-controller-manager hub",
+        f"kube-controller-manager {api.name}",
         [
             str(binary),
             f"--kubeconfig={config}",
@@ -175,8 +187,8 @@ def _start_controller_manager(
             "--bind-address=127.0.0.1",
             f"--secure-port={port}",
             f"--cert-dir={home / 'certs'}",
-            # Signs service-account tokens for the token controller, with the hub apiserver's key.
-            f"--service-account-private-key-file={workdir / 'hub' / 'sa.key'}",
+            # Signs service-account tokens for the token controller, with the cluster apiserver's key.
+            f"--service-account-private-key-file={workdir / api.name / 'sa.key'}",
             f"--root-ca-file={serving.ca_cert}",
             f"--cluster-signing-cert-file={serving.ca_cert}",
             f"--cluster-signing-key-file={serving.ca_key}",
@@ -186,11 +198,33 @@ def _start_controller_manager(
         ],
         home / "kube-controller-manager.log",
     )
-    # /healthz is served without authentication by default, so no token is needed to poll it.
-    insecure = ssl.create_default_context()
-    insecure.check_hostname = False
-    insecure.verify_mode = ssl.CERT_NONE  # its serving certificate is self-signed, made at start
-    server.wait_ready(f"https://127.0.0.1:{port}/healthz", deadline, ssl_context=insecure)
+    server.wait_ready(f"https://127.0.0.1:{port}/healthz", deadline, ssl_context=_insecure())
+    return server
+
+
+def start_scheduler(binary: Path, api: ApiServer, workdir: Path, deadline: float) -> Server:
+    """The cluster's kube-scheduler: binds pods to the nodes (the node emulator's Node)."""
+    home = workdir / f"{api.name}-scheduler"
+    home.mkdir()
+    config = _component_kubeconfig(home, api)
+    port = free_port()
+    server = Server(
+        f"kube-scheduler {api.name}",
+        [
+            str(binary),
+            f"--kubeconfig={config}",
+            f"--authentication-kubeconfig={config}",
+            f"--authorization-kubeconfig={config}",
+            "--bind-address=127.0.0.1",
+            f"--secure-port={port}",
+            f"--cert-dir={home / 'certs'}",
+            "--leader-elect=false",
+            "--profiling=false",
+            "--v=1",
+        ],
+        home / "kube-scheduler.log",
+    )
+    server.wait_ready(f"https://127.0.0.1:{port}/healthz", deadline, ssl_context=_insecure())
     return server
 
 
@@ -234,7 +268,7 @@ def running(workdir: Path | None = None) -> Iterator[TestEnv]:
         if kcm.path is None:
             problem = kcm.missing_message()
         else:
-            servers.append(_start_controller_manager(kcm.path, hub, root, serving, deadline))
+            servers.append(start_controller_manager(kcm.path, hub, root, serving, deadline))
         combined = kubeconfig.write(
             root / "kubeconfig",
             [kubeconfig.Entry(context=a.context, server=a.url, ca_file=a.ca_file, token=a.admin_token) for a in apis],
@@ -248,6 +282,7 @@ def running(workdir: Path | None = None) -> Iterator[TestEnv]:
             workdir=root,
             controller_manager_problem=problem,
             logs={server.name: server.log for server in servers},
+            serving=serving,
         )
 
 
