@@ -1,6 +1,6 @@
 # Real servers for the integration tier: kube-apiserver, kube-controller-manager, kube-scheduler, etcd, OPA
-# and Helm, built once with the local Go toolchain into $(CACHE_DIR)/testenv/<component>-<version>/ and reused (a stamp file marks
-# each finished build, so a second run is instant). KUBEBUILDER_ASSETS=<dir with kube-apiserver and etcd>
+# and Helm, built once with the local Go toolchain into $(CACHE_DIR)/testenv/<component>-<version>/ and
+# reused (a stamp file marks each finished build, so a second run is instant). KUBEBUILDER_ASSETS=<dir with kube-apiserver and etcd>
 # uses those instead. The builder needs only python3 and Go, not the virtualenv. See docs/testing.md.
 .PHONY: testenv testenv-clean
 
