@@ -25,9 +25,9 @@ from typing import Any, Literal
 from pydantic import Field, ValidationError
 
 from m4d.api.meta import Model
+from m4d.api.strict import load_yaml_file
 from m4d.cluster.connect import HubLayout
 from m4d.cluster.interface import Cluster
-from m4d.connectors import load_yaml
 from m4d.connectors.catalog.model import pydantic_errors
 from m4d.connectors.select import open_catalog, open_policy_manager
 from m4d.controllers.aggregator.controller import AggregatorController
@@ -36,7 +36,7 @@ from m4d.controllers.application.controller import ApplicationController
 from m4d.controllers.application.tokens import TokenController
 from m4d.controllers.plotter.controller import PlotterController
 from m4d.controllers.registry.liveness import ClusterRegistry
-from m4d.errors import FieldError, InvalidError
+from m4d.errors import InvalidError
 from m4d.generator.settings import GitOpsSettings
 from m4d.runtime.controller import Controller
 from m4d.taxonomy import Taxonomy
@@ -82,13 +82,11 @@ class HubConfig:
         path = layout.root / "hub.yaml"
         if not path.is_file():
             return config
+        raw = load_yaml_file(path) or {}  # InvalidError names the file and line
         try:
-            raw = load_yaml(path.read_text()) or {}
             settings = HubFile.model_validate(raw)
         except ValidationError as exc:
             raise InvalidError(str(path), pydantic_errors(exc)) from None
-        except Exception as exc:  # YAML syntax
-            raise InvalidError(str(path), [FieldError("", f"cannot be read: {exc}")]) from None
         return replace(
             config,
             catalog=settings.catalog or config.catalog,

@@ -16,6 +16,7 @@ import yaml
 
 from m4d import __version__
 from m4d.api.crd import all_crds
+from m4d.api.strict import load_yaml_file
 from m4d.errors import FieldError, InvalidError
 from m4d.generator.naming import MANAGED_BY
 from m4d.generator.yamlfmt import dump
@@ -32,23 +33,31 @@ def _inline(entry: dict[str, Any], key: str, base: Path) -> None:
     """Kubeconfig file references (certificate-authority: /path) become inline data: the Secret is all
     the agent gets."""
     if key in entry:
-        path = Path(entry.pop(key))
+        path = Path(str(entry.pop(key)))
         path = path if path.is_absolute() else base / path
-        entry[f"{key}-data"] = base64.b64encode(path.read_bytes()).decode()
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise InvalidError(f"kubeconfig {base}", [FieldError(key, f"{path}: {exc.strerror or exc}")]) from None
+        entry[f"{key}-data"] = base64.b64encode(data).decode()
 
 
 def hub_kubeconfig(path: Path, context: str | None = None) -> dict[str, Any]:
     """One context of a kubeconfig file, as the `hub` context of the agent's kubeconfig."""
-    config = yaml.safe_load(path.read_text()) or {}
-    name = context or config.get("current-context")
-    by_name = {
-        section: {e["name"]: e for e in config.get(section) or []} for section in ("contexts", "clusters", "users")
-    }
-    if name not in by_name["contexts"]:
-        raise InvalidError(f"kubeconfig {path}", [FieldError("contexts", f"no context {name!r}")])
-    ctx = by_name["contexts"][name]["context"]
-    cluster = dict(by_name["clusters"][ctx["cluster"]]["cluster"])
-    user = dict(by_name["users"][ctx["user"]]["user"]) if ctx.get("user") else {}
+    config = load_yaml_file(path, source=f"kubeconfig {path}") or {}
+    try:
+        name = context or config.get("current-context")
+        by_name = {
+            section: {e["name"]: e for e in config.get(section) or []} for section in ("contexts", "clusters", "users")
+        }
+        if name not in by_name["contexts"]:
+            raise InvalidError(f"kubeconfig {path}", [FieldError("contexts", f"no context {name!r}")])
+        ctx = by_name["contexts"][name]["context"]
+        cluster = dict(by_name["clusters"][ctx["cluster"]]["cluster"])
+        user = dict(by_name["users"][ctx["user"]]["user"]) if ctx.get("user") else {}
+    except (KeyError, TypeError, AttributeError, ValueError) as exc:
+        # A file that is YAML but not a kubeconfig: say what was missing where it was looked for.
+        raise InvalidError(f"kubeconfig {path}", [FieldError("", f"not a usable kubeconfig (missing {exc})")]) from None
     _inline(cluster, "certificate-authority", path.parent)
     _inline(user, "client-certificate", path.parent)
     _inline(user, "client-key", path.parent)

@@ -14,12 +14,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import Field, ValidationError
 
 import m4d
 from m4d.api.cluster import MemberClusterSpec
 from m4d.api.meta import Model
+from m4d.api.strict import load_yaml_file
 from m4d.errors import FieldError, InvalidError, NotFoundError
 
 ENV_TEMPLATES = "M4D_CLUSTER_TEMPLATES"
@@ -72,11 +72,9 @@ def load_template(name_or_path: str, folder: Path | None = None) -> ClusterTempl
     if not path.is_file():
         known = ", ".join(available(folder)) or f"none in {folder}"
         raise NotFoundError(f"no cluster template {name_or_path!r} (templates: {known})")
+    raw = load_yaml_file(path, source=f"cluster template {path}")  # UTF-8, strict YAML, size and depth
     try:
-        raw = yaml.safe_load(path.read_text())
         body = TemplateFile.model_validate(raw)
-    except yaml.YAMLError as exc:
-        raise InvalidError(f"cluster template {path}", [FieldError("", f"not valid YAML: {exc}")]) from None
     except ValidationError as exc:
         errors = [FieldError(".".join(str(p) for p in e["loc"]), e["msg"]) for e in exc.errors()]
         raise InvalidError(f"cluster template {path}", errors) from None

@@ -5,18 +5,23 @@ errors, timeouts, HTTP 5xx and 429), and translate every outcome into the projec
 - still failing after the last attempt: TemporaryError (the controller requeues);
 - 404: NotFoundError; any other 4xx, or a body that is not JSON: PermanentError (a status condition).
 Messages name the connector and the URL, never a header value (headers may carry credentials).
+
+The timeout bounds a whole attempt, not each read: a server that trickles its answer a byte at a time
+is given up on once the attempt's time is over (at its next byte, or after one silent read timeout).
+Answers are read strictly (`m4d.api.strict`): UTF-8 JSON, no duplicate keys, at most 16 MiB and 100
+levels deep.
 """
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
 
-from m4d.errors import NotFoundError, PermanentError, TemporaryError
+from m4d.api.strict import FILE_LIMITS, load_json
+from m4d.errors import InvalidError, NotFoundError, PermanentError, TemporaryError
 
 _SNIPPET = 300
 
@@ -34,6 +39,12 @@ class RetryPolicy:
 def _snippet(text: str) -> str:
     text = " ".join(text.split())
     return text if len(text) <= _SNIPPET else text[: _SNIPPET - 1] + "…"
+
+
+class _TooLarge(Exception):
+    def __init__(self, size: int) -> None:
+        super().__init__(size)
+        self.size = size
 
 
 @dataclass
@@ -60,6 +71,21 @@ class HttpConnector:
     def url(self, path: str) -> str:
         return f"{self.base_url.rstrip('/')}{path}"
 
+    def _send(self, path: str, body: Any, headers: dict[str, str] | None) -> tuple[int, bytes]:
+        """One attempt: status and body, read whole within `timeout` seconds and `FILE_LIMITS` bytes."""
+        deadline = time.monotonic() + self.timeout
+        with self._http().stream("POST", path, json=body, headers=headers) as response:
+            chunks: list[bytes] = []
+            size = 0
+            for chunk in response.iter_bytes():
+                size += len(chunk)
+                if size > FILE_LIMITS.document_bytes:
+                    raise _TooLarge(size)
+                chunks.append(chunk)
+                if time.monotonic() > deadline:
+                    raise httpx.ReadTimeout("the whole answer took too long")
+            return response.status_code, b"".join(chunks)
+
     def post_json(self, path: str, body: Any, headers: dict[str, str] | None = None) -> Any:
         """The decoded JSON answer of a 2xx response."""
         last = "no attempt made"
@@ -67,31 +93,38 @@ class HttpConnector:
             if attempt:
                 time.sleep(self.retry.delay(attempt - 1))
             try:
-                response = self._http().post(path, json=body, headers=headers)
+                status, content = self._send(path, body, headers)
             except httpx.TimeoutException:
-                last = f"no answer within {self.timeout:g}s"
+                last = f"no whole answer within {self.timeout:g}s"
                 continue
             except httpx.TransportError as exc:
                 last = f"cannot connect ({type(exc).__name__}: {exc})"
                 continue
-            status = response.status_code
+            except _TooLarge as exc:
+                raise PermanentError(
+                    f"{self.name} at {self.url(path)} answered with more than {FILE_LIMITS.document_bytes:,} bytes "
+                    f"({exc.size:,} read); refusing to read further",
+                    reason="InvalidResponse",
+                ) from None
+            text = content.decode("utf-8", "replace")
             if status >= 500 or status == 429:
-                last = f"HTTP {status}: {_snippet(response.text)}"
+                last = f"HTTP {status}: {_snippet(text)}"
                 continue
             if status == 404:
-                raise NotFoundError(f"{self.name} at {self.url(path)} answered HTTP 404: {_snippet(response.text)}")
+                raise NotFoundError(f"{self.name} at {self.url(path)} answered HTTP 404: {_snippet(text)}")
             if status >= 400:
                 raise PermanentError(
-                    f"{self.name} at {self.url(path)} rejected the request: HTTP {status}: {_snippet(response.text)}"
+                    f"{self.name} at {self.url(path)} rejected the request: HTTP {status}: {_snippet(text)}"
                 )
             try:
-                return json.loads(response.content)
-            except ValueError as exc:
+                return load_json(content, "the answer", FILE_LIMITS)
+            except InvalidError as exc:
+                problem = "; ".join(e.message for e in exc.errors)
                 raise PermanentError(
-                    f"{self.name} at {self.url(path)} answered with a body that is not JSON ({exc}): "
-                    f"{_snippet(response.text)}",
+                    f"{self.name} at {self.url(path)} answered with a body that is not usable JSON ({problem}): "
+                    f"{_snippet(text)}",
                     reason="InvalidResponse",
-                ) from exc
+                ) from None
         attempts = max(self.retry.attempts, 1)
         raise TemporaryError(
             f"{self.name} at {self.url(path)} is unavailable: {last} (after {attempts} attempt"

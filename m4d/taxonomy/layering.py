@@ -19,6 +19,10 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from jsonschema import Draft7Validator
+from jsonschema.exceptions import best_match
+
+from m4d.api.strict import load_json_file
 from m4d.errors import FieldError, InvalidError
 
 Document = dict[str, Any]
@@ -88,13 +92,47 @@ def builtin_layers() -> list[tuple[str, Document]]:
 
 
 def read_layer(path: Path) -> Document:
-    try:
-        doc = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as exc:
-        raise InvalidError(f"taxonomy layer {path}", [FieldError("", f"cannot be read as JSON: {exc}")]) from exc
+    what = f"taxonomy layer {path}"
+    doc = load_json_file(path, source=what)  # UTF-8, strict JSON, size and depth
     if not isinstance(doc, dict) or not isinstance(doc.get("definitions"), dict):
-        raise InvalidError(f"taxonomy layer {path}", [FieldError("definitions", "required (an object)")])
+        raise InvalidError(what, [FieldError("definitions", "required (an object)")])
+    _check_schema(doc, what)
     return from_fybrik(doc) if is_fybrik_layer(doc) else doc
+
+
+def _check_schema(doc: Document, what: str) -> None:
+    """A layer must be a JSON Schema whose definitions are objects, or nothing can be checked against it."""
+    errors = [
+        FieldError(f"definitions.{name}", "must be an object (a JSON Schema)")
+        for name, schema in doc["definitions"].items()
+        if not isinstance(schema, dict)
+    ]
+    if not errors:
+        problem = best_match(Draft7Validator(Draft7Validator.META_SCHEMA).iter_errors(doc))
+        if problem is not None:
+            at = ".".join(str(p) for p in problem.absolute_path)
+            errors.append(FieldError(at, f"not a valid JSON Schema: {problem.message[:200]}"))
+    if errors:
+        raise InvalidError(what, errors)
+
+
+def _dangling_refs(doc: Document) -> list[FieldError]:
+    """Every `$ref` that does not name a definition (the taxonomy would fail on first use, not at load)."""
+    defs = doc["definitions"]
+    errors: list[FieldError] = []
+    stack: list[tuple[Any, str]] = [(defs, "definitions")]
+    while stack:
+        node, at = stack.pop()
+        if isinstance(node, dict):
+            ref = node.get("$ref")
+            if isinstance(ref, str):
+                name = ref.removeprefix("#/definitions/")
+                if ref == name or "/" in name or name not in defs:
+                    errors.append(FieldError(f"{at}.$ref", f"{ref!r} names no definition of the taxonomy"))
+            stack.extend((v, f"{at}.{k}") for k, v in node.items() if k != "$ref")
+        elif isinstance(node, list):
+            stack.extend((v, f"{at}[{i}]") for i, v in enumerate(node))
+    return errors
 
 
 def layer_files(paths: Iterable[Path]) -> list[Path]:
@@ -119,5 +157,8 @@ def compose(extra: Sequence[Path] = ()) -> tuple[Document, list[str]]:
         names.append(name)
     for path in layer_files(extra):
         doc = merge(doc, {"definitions": read_layer(path)["definitions"]})
+        dangling = _dangling_refs(doc)
+        if dangling:
+            raise InvalidError(f"taxonomy layer {path}", dangling)
         names.append(str(path))
     return doc, names

@@ -23,9 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from m4d.connectors import load_yaml
+from m4d.api.strict import load_yaml_file
 from m4d.connectors.catalog.interface import Catalog
 from m4d.connectors.catalog.model import AssetInfo, parse_asset
 from m4d.errors import FieldError, InvalidError, NotFoundError, PermanentError
@@ -67,9 +65,9 @@ class FileCatalog(Catalog):
         where: dict[str, str] = {}
         for path in files:
             try:
-                doc = load_yaml(path.read_text()) or {}
-            except (OSError, yaml.YAMLError) as exc:
-                index.broken[str(path)] = f"cannot be read: {exc}"
+                doc = load_yaml_file(path) or {}
+            except InvalidError as exc:  # not UTF-8, not YAML, too large: this file's assets only
+                index.broken[str(path)] = "; ".join(str(e) for e in exc.errors)
                 continue
             entries = doc.get("assets") if isinstance(doc, dict) else None
             if not isinstance(entries, list):

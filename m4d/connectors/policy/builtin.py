@@ -11,10 +11,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-import yaml
 from pydantic import ValidationError
 
-from m4d.connectors import load_yaml
+from m4d.api.strict import load_yaml_file
 from m4d.connectors.catalog.model import pydantic_errors
 from m4d.connectors.policy.interface import PolicyManager
 from m4d.connectors.policy.model import DecidedAction, PolicyDecision, PolicyRequest
@@ -67,9 +66,9 @@ class BuiltinPolicyEngine(PolicyManager):
         names: dict[str, str] = {}
         for path in files:
             try:
-                doc = PolicyFile.model_validate(load_yaml(path.read_text()) or {})
-            except (OSError, yaml.YAMLError) as exc:
-                errors.append(FieldError(str(path), f"cannot be read: {exc}"))
+                doc = PolicyFile.model_validate(load_yaml_file(path) or {})
+            except InvalidError as exc:  # not UTF-8, not YAML, too large
+                errors += [FieldError(str(path), e.message) for e in exc.errors]
                 continue
             except ValidationError as exc:
                 errors += [FieldError(f"{path}: {e.path}", e.message) for e in pydantic_errors(exc)]

@@ -109,7 +109,7 @@ def test_default_deny(tmp_path: Path) -> None:
         ("policies:\n  - {name: x, action: {name: HashColumn}}\n", "action.options.keyRef: required (taxonomy rule"),
         ("policies:\n  - {name: x, action: {name: Mask}}\n", "action.name: must be one of FilterRows"),
         ("policies:\n  - {name: x, when: {flow: [read]}, deny: true}\n", "policies[0].when.flow"),
-        ("policies: [\n", "cannot be read"),
+        ("policies: [\n", "not valid YAML at line 2"),
     ],
 )
 def test_bad_policy_files_are_named(tmp_path: Path, text: str, expected: str) -> None:
