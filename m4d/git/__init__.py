@@ -3,7 +3,8 @@
 `Remote` says where a repository is and how to authenticate (credentials come from the environment,
 never from a URL written anywhere). `Mirror` is a local bare repository that fetches from and pushes
 to the remote and builds commits without a work tree. Errors are those of `m4d.errors`:
-TemporaryError for an unreachable remote, PermanentError for a bad URL or refused credentials,
+TemporaryError for an unreachable remote or one that could not store a push (a full disk),
+PermanentError for a bad URL, refused credentials or a push its policy refuses (PushDenied),
 `PushRejected` (a ConflictError) when the branch moved.
 """
 

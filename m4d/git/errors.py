@@ -34,10 +34,32 @@ _NOT_A_REPO = re.compile(
 )
 
 
+# A refusal that says the remote could not store the push (a full disk, a quota, a crashed unpacker or an
+# internal error): nothing is wrong with the change itself, so the same push succeeds once it recovers.
+_REMOTE_TRANSIENT = re.compile(
+    r"no space left on device|disk quota exceeded|file too large|unpacker error|unpack-objects abnormal exit|"
+    r"index-pack abnormal exit|unable to write|failed to write|unable to create|cannot create|out of memory|"
+    r"cannot allocate memory|resource temporarily unavailable|input/output error|read-only file system|"
+    r"internal (server )?error|service unavailable|try again|timed out",
+    re.IGNORECASE,
+)
+_STORAGE = re.compile(r"no space left on device|disk quota exceeded|file too large", re.IGNORECASE)
+# The remote's policy said no (whatever its hook printed beside): someone must act.
+_POLICY = re.compile(
+    r"hook declined|protected|denied|not allowed|prohibited|funny refname|shallow update|hidden ref|checked out",
+    re.IGNORECASE,
+)
+
+
+def _output(value: object, label: str) -> str:
+    """What git printed on one stream (GitPython quotes it as "  stderr: '...'")."""
+    text = value if isinstance(value, str) else str(value or "")
+    text = text.strip().removeprefix(f"{label}:").strip()
+    return text[1:-1] if len(text) >= 2 and text[0] == text[-1] == "'" else text
+
+
 def _stderr(exc: GitCommandError) -> str:
-    text = exc.stderr if isinstance(exc.stderr, str) else str(exc.stderr or "")
-    text = text.strip().removeprefix("stderr:").strip().strip("'")
-    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    lines = [line.strip() for line in _output(exc.stderr, "stderr").splitlines() if line.strip()]
     return redact(" ".join(lines)) or f"git exited with status {exc.status}"
 
 
@@ -55,3 +77,25 @@ def translate(exc: GitCommandError, action: str, remote: str) -> M4DError:
     if _UNREACHABLE.search(detail):
         return TemporaryError(f"git {where}: remote unreachable ({detail})", reason="RemoteUnreachable")
     return TemporaryError(f"git {where} failed: {detail}", reason="GitError")
+
+
+def push_refused(exc: GitCommandError, branch: str, remote: str) -> M4DError:
+    """A push the remote answered with `[remote rejected] <ref> (<why>)`, in the project's words.
+
+    The remote's policy (a hook, a protected branch, a refused ref) is permanent: someone must act. The
+    remote failing to store the push (its disk full, its unpacker dead) is temporary, and says so, so the
+    writer retries with backoff and the push lands once the remote recovers.
+    """
+    output = f"{_output(exc.stdout, 'stdout')}\n{_output(exc.stderr, 'stderr')}"
+    why = output.split("[remote rejected]", 1)[1].splitlines()[0].strip()
+    detail = "; ".join(
+        redact(line.strip().removeprefix("remote:").strip())
+        for line in _output(exc.stderr, "stderr").splitlines()
+        if line.strip() and "failed to push some refs" not in line
+    )
+    message = f"{remote} refused the push to {branch}: {why}" + (f" ({detail})" if detail else "")
+    if _STORAGE.search(output):
+        return TemporaryError(f"{message}; it is out of space, retrying until it has room", reason="RemoteStorageFull")
+    if not _POLICY.search(why) and (_REMOTE_TRANSIENT.search(why) or _REMOTE_TRANSIENT.search(detail)):
+        return TemporaryError(f"{message}; retrying", reason="RemoteStoreFailed")
+    return PermanentError(message, reason="PushDenied")

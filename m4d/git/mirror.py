@@ -20,8 +20,8 @@ from typing import Any
 from git import Reference, Repo, SymbolicReference
 from git.exc import GitCommandError
 
-from m4d.errors import M4DError, PermanentError, TemporaryError
-from m4d.git.errors import PushRejected, translate
+from m4d.errors import M4DError, TemporaryError
+from m4d.git.errors import PushRejected, push_refused, translate
 from m4d.git.objects import Identity, fast_import_stream
 from m4d.git.remote import Remote
 
@@ -128,7 +128,8 @@ class Mirror:
 
     def push(self, commit: str, branch: str, *, force: bool = False) -> None:
         """Make the remote `branch` point at `commit`. Without `force`, only as a fast-forward:
-        PushRejected if the branch moved; PermanentError if the remote refuses the branch itself."""
+        PushRejected if the branch moved; PermanentError (PushDenied) if the remote's policy refuses it;
+        TemporaryError if the remote could not store it (a full disk, a failed unpacker)."""
         refspec = f"{'+' if force else ''}{commit}:refs/heads/{branch}"
         try:
             self._exec("push", "--porcelain", "--quiet", self.remote.url, refspec, network=True)
@@ -137,9 +138,7 @@ class Mirror:
             if any(sign in out for sign in _MOVED):
                 raise PushRejected(f"{branch} at {self.remote} moved since it was read; fetch and redo") from None
             if "[remote rejected]" in out:
-                why = out.split("[remote rejected]", 1)[1].splitlines()[0].strip()
-                message = f"{self.remote} refused the push to {branch}: {why}"
-                raise PermanentError(message, reason="PushDenied") from None
+                raise push_refused(exc, branch, str(self.remote)) from None
             raise self._error(exc, f"push {branch}", network=True) from None
         Reference.create(self._repo, f"{_TRACKING}/{branch}", commit, force=True)
 

@@ -14,57 +14,12 @@ import yaml
 
 from m4d.api import BlueprintReport, Plotter
 from m4d.api.meta import find_condition
-from m4d.credentials.app_tokens import read_token
-from m4d.credentials.local import SecretsFile
 from m4d.demo import services
-from m4d.demo.reader import read_asset
-from m4d.demo.setup import agent_service, m4d, service_list, submit_applications
+from m4d.demo.setup import agent_service, m4d, submit_applications
 from tests.e2e.conftest import HEARTBEAT, World
+from tests.e2e.faults import endpoint, kill, module_processes, readable, service
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
-
-TX = "finance/transactions"
-
-
-def readable(world: World, app: str, asset: str = TX) -> int:
-    state = world.app(app).status.asset_states[asset]  # type: ignore[union-attr]
-    assert state.endpoint is not None
-    token = read_token(SecretsFile(world.paths.hub / "secrets.yaml"), "default", app)
-    return read_asset(state.endpoint, token, asset).table.num_rows
-
-
-def endpoint(world: World, app: str, asset: str = TX) -> str | None:
-    status = world.app(app).status
-    state = status.asset_states.get(asset) if status else None
-    return state.endpoint.url if state and state.endpoint else None
-
-
-def service(name: str) -> services.Service:
-    return next(s for s in service_list(HEARTBEAT) if s.name == name)
-
-
-def kill(world: World, name: str, sig: int = signal.SIGKILL) -> None:
-    """Stop one service process (not the modules it started, which run in their own sessions)."""
-    pid = services.running(world.paths.hub)[name]
-    os.kill(pid, sig)
-    world.wait(lambda: name not in services.running(world.paths.hub), 20, f"{name} stopped")
-
-
-def module_processes(world: World) -> dict[str, int]:
-    """Live module processes per instance directory (more than one would be a duplicate)."""
-    counts: dict[str, int] = {}
-    run = str(world.paths.hub / "run")
-    for proc in Path("/proc").iterdir():
-        if not proc.name.isdigit() or not services.alive(int(proc.name)):
-            continue
-        try:
-            cmdline = (proc / "cmdline").read_bytes().decode(errors="replace").split("\0")
-        except OSError:
-            continue
-        config = next((a for a in cmdline if a.startswith(run) and a.endswith("config.yaml")), None)
-        if config is not None and "module" in cmdline:
-            counts[config] = counts.get(config, 0) + 1
-    return counts
 
 
 def test_agent_restarted_mid_deploy(world: World) -> None:

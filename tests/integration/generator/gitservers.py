@@ -22,7 +22,7 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _wait_listening(port: int, proc: subprocess.Popen[bytes], timeout: float = 10.0) -> None:
+def wait_listening(port: int, proc: subprocess.Popen[bytes], timeout: float = 10.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
@@ -46,7 +46,7 @@ def git_daemon(base: Path) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )  # fmt: skip
         try:
-            _wait_listening(port, proc)
+            wait_listening(port, proc)
         except RuntimeError:
             proc.kill()
             proc.wait()

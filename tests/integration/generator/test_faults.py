@@ -14,7 +14,8 @@ from m4d.generator.changes import full_change
 from m4d.generator.config import RenderConfig
 from m4d.generator.writer import Change, GitOpsWriter
 from m4d.git import Mirror, Remote
-from tests.integration.generator.gitservers import git, git_daemon, http_git
+from tests.integration.generator.gitservers import free_port, git, git_daemon, http_git, wait_listening
+from tests.testenv.small_disk import SmallDisk
 from tests.unit.generator.plans import members, plotter
 
 pytestmark = pytest.mark.integration
@@ -63,6 +64,45 @@ def test_a_push_the_remote_refuses_is_permanent_and_leaves_no_commit(tmp_path: P
     assert git("--git-dir", str(bare), "for-each-ref") == ""
     assert git("--git-dir", str(bare), "count-objects").startswith("0 objects")
     writer.close()
+
+
+def test_a_full_disk_on_the_remote_is_temporary_and_the_push_lands_once_there_is_room(
+    tmp_path: Path, bare: Path
+) -> None:
+    # The remote repository on a tmpfs of a few MB, served by git daemon from inside its namespace.
+    with SmallDisk(bare.parent, "4m") as disk:
+        port = free_port()
+        daemon = subprocess.Popen(
+            disk.command("git", "daemon", "--reuseaddr", f"--base-path={bare.parent}", "--export-all",
+                         "--enable=receive-pack", "--listen=127.0.0.1", f"--port={port}", str(bare.parent)),
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        try:
+            wait_listening(port, daemon)
+            writer = GitOpsWriter(Mirror(tmp_path / "cache", Remote.parse(f"git://127.0.0.1:{port}/{bare.name}")))
+            first = writer.write(change())
+            assert first.commit is not None
+            assert disk.fill() < 64 * 1024
+            bigger = full_change([plotter("a"), plotter("b", assets=40)], members(3), CONFIG)[0]
+            for _ in range(2):  # refused each time, never as a permanent denial
+                with pytest.raises(TemporaryError) as info:
+                    writer.write(bigger)
+                assert info.value.reason == "RemoteStorageFull"
+                assert "No space left on device" in str(info.value)
+                assert "unpacker error" in str(info.value)
+            assert writer.head() == first.commit  # the branch did not move
+            disk.free()
+            landed = writer.write(bigger)
+            assert landed.commit is not None and writer.head() == landed.commit
+            fsck_command = disk.command("git", "--git-dir", str(bare), "fsck", "--strict")
+            fsck = subprocess.run(fsck_command, check=False, capture_output=True)
+            assert fsck.returncode == 0, fsck.stderr.decode()
+            # The refused pushes left no quarantine behind.
+            assert not list(disk.inside(f"{bare.name}/objects").glob("tmp_objdir*")), "quarantine left behind"
+            writer.close()
+        finally:
+            daemon.terminate()
+            daemon.wait(10)
 
 
 def test_http_credentials_come_from_the_environment_and_never_reach_the_repository(
