@@ -1,8 +1,9 @@
 """The demo's world: data, catalog, policies, secrets and platform resources in a fresh hub directory.
 
-Everything comes from `samples/` (catalog, policies, applications, the data generator) and
-`modules/descriptors/`; paths are rewritten so the data lives inside the hub directory, and the one
-asset the samples keep on S3 is served from a local CSV file instead (the demo needs no servers).
+Everything comes from the samples shipped with the package (`samples/`: catalog, policies, applications,
+the data generator) and the module descriptors (`modules/descriptors/`); paths are rewritten so the data
+lives inside the hub directory, and the one asset the samples keep on S3 is served from a local CSV file
+instead (the demo needs no servers).
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ import pyarrow.parquet as pq
 import yaml
 
 from m4d.errors import PermanentError
+from m4d.modules.descriptors import DIRECTORY as DESCRIPTORS
+from m4d.packaged import SAMPLES, data_dir
 
 MARKER = ".m4d-demo"
 
@@ -48,12 +51,8 @@ class DemoPaths:
 
 
 def locate(hub: Path) -> DemoPaths:
-    """The samples next to the installed package (the demo runs from a clone of the repository)."""
-    root = Path(__file__).resolve().parents[1]
-    samples, descriptors = root / "samples", root / "modules" / "descriptors"
-    if not (samples / "catalog").is_dir() or not descriptors.is_dir():
-        raise PermanentError(f"the demo needs the repository's samples/ and modules/descriptors/ (looked in {root})")
-    return DemoPaths(hub.resolve(), samples, descriptors)
+    """The hub directory, and the samples and descriptors installed with the package."""
+    return DemoPaths(hub.resolve(), data_dir(SAMPLES), DESCRIPTORS)
 
 
 def reset(hub: Path) -> None:

@@ -16,11 +16,11 @@ from typing import Any
 
 from pydantic import Field, ValidationError
 
-import m4d
 from m4d.api.cluster import MemberClusterSpec
 from m4d.api.meta import Model
 from m4d.api.strict import load_yaml_file
 from m4d.errors import FieldError, InvalidError, NotFoundError
+from m4d.packaged import CLUSTER_TEMPLATES, data_dir
 
 ENV_TEMPLATES = "M4D_CLUSTER_TEMPLATES"
 _PLACEHOLDER = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}|\$\$")
@@ -53,9 +53,9 @@ class ClusterTemplate:
 
 
 def templates_dir() -> Path:
-    """`$M4D_CLUSTER_TEMPLATES`, else `cluster-templates/` of the checkout."""
+    """`$M4D_CLUSTER_TEMPLATES`, else the templates shipped with the package (`cluster-templates/`)."""
     configured = os.environ.get(ENV_TEMPLATES)
-    return Path(configured) if configured else Path(m4d.__file__).resolve().parent.parent / "cluster-templates"
+    return Path(configured) if configured else data_dir(CLUSTER_TEMPLATES)
 
 
 def available(folder: Path | None = None) -> list[str]:

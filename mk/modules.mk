@@ -1,16 +1,13 @@
 # The modules' integration tier needs PostgreSQL (Debian's packages; the tests start their own cluster on a
-# free loopback port) and a Vault server (built once from the Go module proxy into $(CACHE_DIR)/testenv/,
-# like the other test servers). S3 is moto's server mode, installed with the dev extras.
-.PHONY: modules-testenv modules-postgres modules-vault bench-modules
+# free loopback port). The Vault API is OpenBao and S3 is moto's server mode, both installed with the dev
+# extras (tests/testenv/openbao.py starts `bao server -dev`).
+.PHONY: modules-testenv modules-postgres bench-modules
 
-modules-testenv: modules-postgres modules-vault
+modules-testenv: modules-postgres
 
 modules-postgres:
 	@if ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then echo "[modules] PostgreSQL present"; \
 	else apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q postgresql; fi
-
-modules-vault:
-	$(PYTHON) -m tests.integration.modules.vault_server
 
 # Benchmarks (see docs/performance.md); ROWS=10000000 by default.
 ROWS ?= 10000000

@@ -20,6 +20,7 @@ import pytest
 from kubernetes import config
 
 from tests.testenv.locate import locate
+from tests.testenv.openbao import OpenBao, openbao_dev
 from tests.testenv.servers import ApiServer, ServerStartError, TestEnv, running
 from tests.testenv.versions import OPA
 from tests.testenv.workloads import ClusterNodes, running_nodes
@@ -81,6 +82,21 @@ def opa_binary() -> Path:
     if found.path is None:
         pytest.fail(found.missing_message(), pytrace=False)
     return found.path
+
+
+@pytest.fixture(scope="session")
+def openbao(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OpenBao]:
+    """A dev-mode OpenBao (the Vault API) for the session: root token, KV v2 at `secret/`. Tests that add
+    auth methods or policies use their own mount paths and names, so they do not meet."""
+    with ExitStack() as stack:
+        problem = ""
+        try:
+            server = stack.enter_context(openbao_dev(tmp_path_factory.mktemp("openbao")))
+        except (FileNotFoundError, ServerStartError) as error:
+            problem = str(error)
+        if problem:
+            pytest.fail(problem, pytrace=False)
+        yield server
 
 
 @pytest.fixture

@@ -10,9 +10,13 @@ from pathlib import Path
 
 import pytest
 
+from m4d.packaged import CLUSTER_TEMPLATES, SAMPLES, data_dir
+
 ROOT = Path(__file__).resolve().parents[2]
 # Each layer may import the core and the layers before it, never one after it.
 LAYERS = ["m4d", "m4d.generator", "m4d.modules", "m4d.controllers", "m4d.demo", "m4d.cli"]
+# Data the product reads at run time, shipped as packages (found through importlib.resources).
+DATA = ["m4d.samples", "m4d.cluster_templates"]
 # The generator is pure: it renders and writes Git, it does not read or write a cluster.
 FORBIDDEN = {"m4d.generator": ["m4d.cluster", "m4d.runtime"]}
 
@@ -37,8 +41,13 @@ def imports(path: Path) -> list[str]:
 
 
 def test_every_layer_is_a_mapped_folder() -> None:
-    assert set(package_dirs()) == set(LAYERS)
+    assert set(package_dirs()) == {*LAYERS, *DATA}
     assert not (ROOT / "m4d" / "generator").exists()  # no symlinks or copies inside the core
+
+
+def test_packaged_data_is_found_through_the_package() -> None:
+    assert data_dir(SAMPLES) == ROOT / "samples"
+    assert (data_dir(CLUSTER_TEMPLATES) / "plain.yaml").is_file()
 
 
 @pytest.mark.parametrize("layer", LAYERS)

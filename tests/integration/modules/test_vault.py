@@ -1,12 +1,11 @@
-"""The Vault credential store against a real Vault server (dev mode, loopback), and the Flight module
-resolving a hash key through it."""
+"""The Vault credential store against a real Vault-API server (OpenBao in dev mode, loopback; see
+tests/testenv/openbao.py), and the Flight module resolving a hash key through it."""
 
 from __future__ import annotations
 
 import hashlib
 import ssl
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -20,11 +19,11 @@ from m4d.credentials import CredentialNotFound, CredentialSource, open_store
 from m4d.errors import ForbiddenError, TemporaryError, UnauthorizedError
 from m4d.modules.config import ClientGrant, ModuleConfig
 from m4d.modules.flight.run import start
+from tests.testenv.openbao import OpenBao
 from tests.testenv.servers import ApiServer
 
 from .conftest import people
 from .servers import free_port
-from .vault_server import Vault, vault_dev
 
 pytestmark = pytest.mark.integration
 
@@ -32,23 +31,17 @@ KEY = "vault-held-hash-key-42"
 
 
 @pytest.fixture(scope="module")
-def vault() -> Iterator[Vault]:
-    try:
-        server = vault_dev()
-        running = server.__enter__()
-    except (FileNotFoundError, RuntimeError) as error:
-        pytest.fail(str(error), pytrace=False)
+def vault(openbao: OpenBao) -> OpenBao:
     put = httpx.post(
-        f"{running.address}/v1/secret/data/m4d/hash-key",
-        headers={"X-Vault-Token": running.root_token},
+        f"{openbao.address}/v1/secret/data/m4d/hash-key",
+        headers={"X-Vault-Token": openbao.root_token},
         json={"data": {"key": KEY}},
     )
     put.raise_for_status()
-    yield running
-    server.__exit__(None, None, None)
+    return openbao
 
 
-def test_resolves_kv_v2_secrets_with_a_token(vault: Vault) -> None:
+def test_resolves_kv_v2_secrets_with_a_token(vault: OpenBao) -> None:
     credentials = open_store(CredentialSource(kind="vault", address=vault.address), {"VAULT_TOKEN": vault.root_token})
     assert credentials.resolve("m4d/hash-key") == {"key": KEY}
     assert credentials.resolve("secret/data/m4d/hash-key") == {"key": KEY}  # the KV v2 API path works too
@@ -58,7 +51,7 @@ def test_resolves_kv_v2_secrets_with_a_token(vault: Vault) -> None:
     credentials.close()
 
 
-def test_token_file_and_refused_tokens(vault: Vault, tmp_path: Path) -> None:
+def test_token_file_and_refused_tokens(vault: OpenBao, tmp_path: Path) -> None:
     token_file = tmp_path / "token"
     token_file.write_text(vault.root_token + "\n")
     from_file = open_store(CredentialSource(kind="vault", address=vault.address, token_file=str(token_file)))
@@ -77,7 +70,7 @@ def test_an_unreachable_vault_is_a_temporary_error() -> None:
 
 
 def test_flight_module_hashes_with_a_key_from_vault(
-    vault: Vault, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    vault: OpenBao, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("VAULT_TOKEN", vault.root_token)
     pq.write_table(people(50), tmp_path / "p.parquet")
@@ -103,7 +96,7 @@ def test_flight_module_hashes_with_a_key_from_vault(
     assert table.column("email")[0].as_py() == expected
 
 
-def test_kubernetes_auth_with_a_real_api_server(vault: Vault, hub_api: ApiServer, tmp_path: Path) -> None:
+def test_kubernetes_auth_with_a_real_api_server(vault: OpenBao, hub_api: ApiServer, tmp_path: Path) -> None:
     """A module logs in with its service-account token; Vault checks it with the API server's TokenReview."""
     kube = httpx.Client(
         base_url=hub_api.url,
