@@ -8,6 +8,7 @@ import click
 from rich.table import Table
 
 from m4d.cli.context import CliContext, pass_context
+from m4d.cli.params import SECONDS
 
 _STYLE = {"decision": "cyan", "plan": "blue", "commit": "magenta", "sync": "yellow", "module": "green",
           "endpoint": "bold green", "denied": "bold red", "error": "red", "step": "bold"}  # fmt: skip
@@ -15,8 +16,14 @@ _STYLE = {"decision": "cyan", "plan": "blue", "commit": "magenta", "sync": "yell
 
 @click.command("demo")
 @click.option("--keep", is_flag=True, help="Leave hub, sync, agents and modules running (stop with `m4d down`).")
-@click.option("--rows", type=int, default=50_000, show_default=True, help="Rows of the sample transactions.")
-@click.option("--timeout", type=float, default=180.0, show_default=True, help="Seconds to wait for the flow.")
+@click.option(
+    "--rows",
+    type=click.IntRange(1, 100_000_000),
+    default=50_000,
+    show_default=True,
+    help="Rows of the sample transactions.",
+)
+@click.option("--timeout", type=SECONDS, default=180.0, show_default=True, help="Seconds to wait for the flow.")
 @pass_context
 def demo(ctx: CliContext, keep: bool, rows: int, timeout: float) -> None:
     """Start an embedded hub and two members, submit the sample applications, and read governed data.

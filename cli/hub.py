@@ -12,6 +12,7 @@ import click
 
 from m4d.cli.context import CliContext, pass_context
 from m4d.cli.gitops import gitops_options, gitops_settings
+from m4d.cli.params import SECONDS
 from m4d.cli.signals import setup_logging, stop_event
 
 if TYPE_CHECKING:
@@ -40,7 +41,7 @@ def connector_options(command: F) -> F:
             type=click.Path(exists=True, path_type=Path),
             help="An operator taxonomy layer (JSON file or directory); repeatable.",
         ),
-        click.option("--connector-timeout", type=float, help="Seconds per catalog or policy request."),
+        click.option("--connector-timeout", type=SECONDS, help="Seconds per catalog or policy request."),
     ]
     for option in reversed(options):
         command = option(command)
@@ -79,8 +80,8 @@ def hub() -> None:
 @gitops_options
 @click.option("--no-gitops", is_flag=True, help="Plan only: run no Plotter controller, commit nothing.")
 @click.option("--until-idle", is_flag=True, help="Reconcile until nothing is left to do, then exit (for scripts).")
-@click.option("--timeout", type=float, default=120.0, show_default=True, help="With --until-idle: give up after.")
-@click.option("--resync", type=float, default=None, help="Re-evaluate settled applications every so many seconds.")
+@click.option("--timeout", type=SECONDS, default=120.0, show_default=True, help="With --until-idle: give up after.")
+@click.option("--resync", type=SECONDS, default=None, help="Re-evaluate settled applications every so many seconds.")
 @click.option(
     "--workers",
     type=click.IntRange(1, 256),

@@ -1,9 +1,16 @@
-"""Entry point: `m4d [--hub DIR | --kube-context CTX] COMMAND`."""
+"""Entry point: `m4d [--hub DIR | --kube-context CTX] COMMAND`.
+
+Bad input ends in one message naming the file, document, field or system at fault and a non-zero exit,
+never in a traceback. A traceback means a bug: it is printed only with `-v`, and otherwise the message
+says so and how to see it.
+"""
 
 from __future__ import annotations
 
 import importlib
+import os
 import sys
+import traceback
 
 import click
 
@@ -43,9 +50,10 @@ COMMANDS = (
     metavar="CTX",
     help="Use this kubeconfig context (a real hub cluster) instead of the embedded hub.",
 )
+@click.option("-v", "--verbose", "_verbose", is_flag=True, help="Show a traceback for internal errors (bugs).")
 @click.version_option(__version__, prog_name="m4d")
 @click.pass_context
-def cli(ctx: click.Context, hub_dir: str, kube_context: str | None) -> None:
+def cli(ctx: click.Context, hub_dir: str, kube_context: str | None, _verbose: bool) -> None:
     """Mesh for Data: governed data access for applications, delivered to clusters through GitOps."""
     state = CliContext(target=Target.from_env(hub_dir, kube_context))
     ctx.obj = state
@@ -55,6 +63,16 @@ def cli(ctx: click.Context, hub_dir: str, kube_context: str | None) -> None:
 for _name in COMMANDS:
     for _command in importlib.import_module(_name).COMMANDS:
         cli.add_command(_command)
+
+
+# Exit status of an internal error (sysexits' EX_SOFTWARE), apart from bad input's 1 and usage's 2.
+INTERNAL_ERROR = 70
+
+
+def _verbose(argv: list[str]) -> bool:
+    """`-v` anywhere among the options (the global one, or a command's own)."""
+    words = argv[: argv.index("--")] if "--" in argv else argv
+    return any(w in ("-v", "--verbose") for w in words)
 
 
 def main() -> None:
@@ -71,3 +89,17 @@ def main() -> None:
         sys.exit(1)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
+    except BrokenPipeError:
+        # The reader went away (`m4d crds | head`): nothing more to say, and nowhere to say it.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(141)
+    except OSError as exc:  # a file or directory named on the command line that cannot be used
+        where = f": {exc.filename}" if exc.filename else ""
+        click.secho(f"error: {exc.strerror or exc}{where}", fg="red", err=True)
+        sys.exit(1)
+    except Exception as exc:
+        if _verbose(sys.argv[1:]):
+            traceback.print_exc()
+        hint = "" if _verbose(sys.argv[1:]) else "; run again with -v to see where"
+        click.secho(f"internal error (a bug): {type(exc).__name__}: {exc}{hint}", fg="red", err=True)
+        sys.exit(INTERNAL_ERROR)

@@ -10,6 +10,7 @@ from pathlib import Path
 import click
 
 from m4d.cli.context import CliContext, pass_context
+from m4d.cli.params import SECONDS
 from m4d.cli.signals import setup_logging, stop_event
 
 
@@ -22,7 +23,7 @@ from m4d.cli.signals import setup_logging, stop_event
     "from what the member stores (default: embedded store, modules run from the Blueprint).",
 )
 @click.option("--workdir", type=click.Path(file_okay=False, path_type=Path), help="Where module instances run.")
-@click.option("--heartbeat", type=float, default=5.0, show_default=True, help="Seconds between heartbeats.")
+@click.option("--heartbeat", type=SECONDS, default=5.0, show_default=True, help="Seconds between heartbeats.")
 @click.option("--stop-modules", is_flag=True, help="Stop the modules on exit (default: leave them for the next agent).")
 @click.option("-v", "--verbose", is_flag=True)
 @pass_context

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import click
 
+from m4d.cli.params import PORT
+
 
 def _logging(verbose: bool) -> None:
     logging.basicConfig(
@@ -31,7 +33,7 @@ def module() -> None:
     default=None,
     help="Write the endpoint (JSON) here once listening; removed on exit.",
 )
-@click.option("--port", type=int, default=None, help="Override the configured port (0: a free one).")
+@click.option("--port", type=PORT, default=None, help="Override the configured port (0: a free one).")
 @click.option("-v", "--verbose", is_flag=True)
 def flight(config_file: Path, ready_file: Path | None, port: int | None, verbose: bool) -> None:
     """Serve the configured assets over Arrow Flight until stopped (SIGTERM or Ctrl-C)."""

@@ -9,12 +9,13 @@ import click
 
 from m4d.api.crd import crd_files, crds_yaml
 from m4d.api.meta import Resource
-from m4d.api.parse import Document, load_documents, parse_documents
+from m4d.api.parse import SUFFIXES, Document, load_file, load_stream, parse_documents
 from m4d.api.registry import KINDS, KindInfo, UnknownKindError, kind_info
 from m4d.cli import output
 from m4d.cli.context import CliContext, pass_context
-from m4d.errors import NotFoundError
+from m4d.cluster.batch import apply_all
 
+FIELD_MANAGER = "m4d-cli"
 _KIND_HELP = "KIND is a kind, plural or short name: " + ", ".join(
     f"{i.plural} ({', '.join(i.short_names)})" for i in KINDS
 )
@@ -28,19 +29,16 @@ def _kind(value: str) -> KindInfo:
 
 
 def _read_sources(files: tuple[str, ...]) -> list[Document]:
+    """Every document of every file (a directory: its .yaml, .yml and .json files), read strictly."""
     docs: list[Document] = []
     for name in files:
         if name == "-":
-            docs.extend(load_documents(sys.stdin.read(), "<stdin>"))
+            docs.extend(load_stream(sys.stdin.buffer.read(), "<stdin>"))
             continue
         path = Path(name)
-        paths = sorted(p for p in path.rglob("*") if p.suffix in (".yaml", ".yml")) if path.is_dir() else [path]
+        paths = sorted(p for p in path.rglob("*") if p.suffix in SUFFIXES and p.is_file()) if path.is_dir() else [path]
         for p in paths:
-            try:
-                text = p.read_text()
-            except OSError as exc:
-                raise click.FileError(str(p), hint=exc.strerror or str(exc)) from None
-            docs.extend(load_documents(text, str(p)))
+            docs.extend(load_file(p))
     return docs
 
 
@@ -58,29 +56,24 @@ def crds(out: Path | None) -> None:
 
 
 @click.command("apply")
-@click.option("-f", "--filename", "files", multiple=True, required=True, help="YAML file, directory or - (stdin).")
+@click.option(
+    "-f", "--filename", "files", multiple=True, required=True, help="YAML or JSON file, directory or - (stdin)."
+)
 @click.option("-n", "--namespace", default=None, help="Namespace for documents that name none.")
+@click.option("--dry-run", is_flag=True, help="Check every document against the hub and store nothing.")
 @pass_context
-def apply(ctx: CliContext, files: tuple[str, ...], namespace: str | None) -> None:
-    """Validate and store resources (multi-document YAML). Nothing is stored if any document is invalid."""
-    objects = parse_documents(_read_sources(files), namespace or "default")
+def apply(ctx: CliContext, files: tuple[str, ...], namespace: str | None, dry_run: bool) -> None:
+    """Validate and store resources (YAML or JSON, many documents). All are stored, or none: every document is
+    checked against the schemas, then against the hub (a dry run), before anything is written."""
+    docs = _read_sources(files)
+    objects = parse_documents(docs, namespace or "default", applying=True)
     if not objects:
         raise click.UsageError("no resources found in the given files")
-    hub = ctx.hub()
-    for obj in objects:
-        info = kind_info(type(obj))
-        try:
-            before: Resource | None = hub.get(type(obj), obj.name, obj.namespace)
-        except NotFoundError:
-            before = None
-        after = hub.apply(obj, field_manager="m4d-cli")
-        if before is None:
-            verb = "created"
-        elif after.metadata.resource_version == before.metadata.resource_version:
-            verb = "unchanged"
-        else:
-            verb = "configured"
-        click.echo(f"{info.singular}.{info.group}/{obj.name} {verb}")
+    results = apply_all(ctx.hub(), list(zip(docs, objects, strict=True)), FIELD_MANAGER, dry_run=dry_run)
+    for result in results:
+        info = kind_info(type(result.obj))
+        suffix = " (dry run)" if dry_run else ""
+        click.echo(f"{info.singular}.{info.group}/{result.obj.name} {result.verb}{suffix}")
 
 
 @click.command("get", epilog=_KIND_HELP)

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, ValidationError
+from pydantic import Field, ValidationError, field_validator
 
 from m4d.api.cluster import MemberClusterSpec
 from m4d.api.meta import Model
@@ -33,6 +33,16 @@ class Parameter(Model):
     default: str | None = None
     pattern: str | None = None
     enum: list[str] | None = None
+
+    @field_validator("pattern")
+    @classmethod
+    def _compiles(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                re.compile(value)
+            except re.error as exc:
+                raise ValueError(f"not a regular expression: {exc}") from None
+        return value
 
 
 class TemplateFile(Model):

@@ -12,8 +12,9 @@ from dataclasses import dataclass
 from typing import Literal
 
 from m4d.api.cluster import MemberCluster
+from m4d.api.meta import is_dns_subdomain
 from m4d.cluster.interface import Cluster
-from m4d.errors import NotFoundError
+from m4d.errors import FieldError, InvalidError, NotFoundError
 from m4d.generator.cluster_template import ClusterTemplate, render_spec
 from m4d.generator.settings import GitOpsSettings
 from m4d.generator.tree import render_clusters
@@ -38,6 +39,9 @@ def registration_change(clusters: list[MemberCluster], settings: GitOpsSettings,
 def onboard(
     hub: Cluster, settings: GitOpsSettings, name: str, template: ClusterTemplate, values: dict[str, str]
 ) -> Onboarded:
+    if not is_dns_subdomain(name):
+        rule = "must be a lowercase RFC 1123 subdomain (a-z, 0-9, '-' and '.', starting and ending alphanumeric)"
+        raise InvalidError(f"cluster name {name!r}", [FieldError("NAME", rule)])
     spec = render_spec(template, values)
     wanted = MemberCluster.new(name, spec=spec)
     wanted.metadata.labels = {TEMPLATE_LABEL: template.name}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
@@ -10,7 +11,7 @@ from pydantic import ValidationError
 from m4d.api.meta import Resource
 from m4d.api.registry import UnknownKindError, kind_for_object
 from m4d.api.schema import validate_object
-from m4d.api.strict import RESOURCE_LIMITS, json_values, yaml_documents
+from m4d.api.strict import RESOURCE_LIMITS, decode, json_values, read_text, yaml_documents
 from m4d.errors import FieldError, InvalidError
 
 
@@ -27,6 +28,27 @@ class Document:
         kind = self.body.get("kind") if isinstance(self.body, dict) else None
         label = f" ({kind} {name})" if kind and name else (f" ({kind})" if kind else "")
         return f"{self.source}, document {self.index}{label}"
+
+
+# What `m4d apply` reads from a directory, as kubectl does.
+SUFFIXES = (".yaml", ".yml", ".json")
+# An input file larger than this is refused before it is parsed (each document must fit in 3 MiB anyway).
+INPUT_BYTES = 64 * 1024 * 1024
+
+
+def load_file(path: Path, source: str | None = None) -> list[Document]:
+    """The documents of one file: UTF-8, YAML or (for `.json` files) a stream of JSON values."""
+    where = source or str(path)
+    text = read_text(path, INPUT_BYTES, where)
+    return load_documents(text, where, json=path.suffix == ".json")
+
+
+def load_stream(data: bytes, source: str) -> list[Document]:
+    """Documents from standard input: JSON when the first character says so (as kubectl guesses), else YAML."""
+    if len(data) > INPUT_BYTES:
+        raise InvalidError(source, [FieldError("", f"is larger than {INPUT_BYTES // (1024 * 1024)} MiB")])
+    text = decode(data, source)
+    return load_documents(text, source, json=text.lstrip().startswith("{"))
 
 
 def load_documents(text: str, source: str, *, json: bool = False) -> list[Document]:
@@ -85,11 +107,18 @@ def field_errors(exc: ValidationError) -> list[FieldError]:
     return [FieldError(_path(tuple(e["loc"])), _message(e)) for e in exc.errors()]
 
 
-def parse_document(doc: Document, default_namespace: str | None = None) -> Resource:
-    """Validate one document against its kind's schema, then its model; raise InvalidError naming fields."""
+def parse_document(doc: Document, default_namespace: str | None = None, *, applying: bool = False) -> Resource:
+    """Validate one document against its kind's schema, then its model; raise InvalidError naming fields.
+
+    `applying`: the document is to be applied, which needs a name (kubectl refuses generateName there).
+    """
     body = doc.body
     if not isinstance(body, dict):
         raise InvalidError(doc.where, [FieldError("", "a resource must be a mapping with apiVersion and kind")])
+    meta = body.get("metadata")
+    if applying and isinstance(meta, dict) and meta.get("generateName") and not meta.get("name"):
+        problem = "cannot be used with apply: an applied object needs metadata.name"
+        raise InvalidError(doc.where, [FieldError("metadata.generateName", problem)])
     try:
         info = kind_for_object(str(body.get("apiVersion")), str(body.get("kind")))
     except UnknownKindError as exc:
@@ -109,13 +138,15 @@ def parse_document(doc: Document, default_namespace: str | None = None) -> Resou
         raise InvalidError(doc.where, field_errors(exc)) from None
 
 
-def parse_documents(docs: list[Document], default_namespace: str | None = None) -> list[Resource]:
+def parse_documents(
+    docs: list[Document], default_namespace: str | None = None, *, applying: bool = False
+) -> list[Resource]:
     """Parse every document; report the errors of all of them together, so one run shows every problem."""
     parsed: list[Resource] = []
     problems: list[InvalidError] = []
     for doc in docs:
         try:
-            parsed.append(parse_document(doc, default_namespace))
+            parsed.append(parse_document(doc, default_namespace, applying=applying))
         except InvalidError as exc:
             problems.append(exc)
     if problems:

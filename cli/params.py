@@ -1,0 +1,33 @@
+"""Option types shared by commands: values a command cannot use are refused before it starts."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import click
+
+
+class Seconds(click.ParamType[float]):
+    """A duration in seconds: a finite number above zero (at most a day)."""
+
+    name = "seconds"
+
+    def __init__(self, maximum: float = 86_400.0) -> None:
+        self.maximum = maximum
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> float:
+        if isinstance(value, float):
+            number = value
+        else:
+            try:
+                number = float(str(value))
+            except ValueError:
+                self.fail(f"{value!r} is not a number of seconds", param, ctx)
+        if not math.isfinite(number) or number <= 0 or number > self.maximum:
+            self.fail(f"{value!r} must be a number of seconds above 0 and at most {self.maximum:g}", param, ctx)
+        return number
+
+
+SECONDS = Seconds()
+PORT = click.IntRange(0, 65_535)
