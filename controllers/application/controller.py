@@ -38,7 +38,7 @@ FIELD_MANAGER = "m4d-application-controller"
 FINALIZER = "app.m4d.dev/plotter"
 APPLICATION_LABEL = "app.m4d.dev/application"
 # Outcomes that a catalog or policy manager may change without any hub resource changing.
-RECHECK_REASONS = frozenset({"AssetNotFound", "CatalogError", "PolicyManagerError"})
+RECHECK_REASONS = frozenset({"AssetNotFound", "CatalogError", "PolicyManagerError", "InvalidPolicyAction"})
 
 
 @dataclass

@@ -20,6 +20,7 @@ from m4d.connectors.policy.model import DecidedAction, Operation, PolicyDecision
 from m4d.controllers.application.actions import normalize
 from m4d.controllers.application.candidates import Failure, capability, interface_of, missing_actions, prefer, slug
 from m4d.controllers.application.copying import copies, copy_then_read
+from m4d.controllers.application.enforceable import action_problems
 from m4d.controllers.application.record import AssetRecord
 from m4d.controllers.application.setting import Setting, Stop, actions_text, summary
 
@@ -52,6 +53,9 @@ class FlowPlanner:
         answer = self.s.decide(request)
         if isinstance(answer, Failure):
             raise Stop(answer)
+        problems = [] if answer.denied else action_problems(answer.actions, self.asset)
+        if problems:
+            raise Stop(Failure("InvalidPolicyAction", "; ".join(problems)))
         self.asked.append((request, answer))
         return answer
 

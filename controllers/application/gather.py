@@ -24,6 +24,7 @@ from m4d.connectors.catalog.model import AssetInfo
 from m4d.connectors.policy.interface import PolicyManager
 from m4d.connectors.policy.model import PolicyDecision, PolicyRequest
 from m4d.controllers.application.candidates import Failure
+from m4d.controllers.application.enforceable import asset_id_problem
 from m4d.controllers.application.planner import Plan, plan
 from m4d.errors import NotFoundError, PermanentError, TemporaryError
 from m4d.taxonomy import Taxonomy
@@ -96,5 +97,6 @@ def evaluate(
     taxonomy: Taxonomy,
 ) -> Plan:
     """Gather what the planner needs for `app` through the connectors, then plan."""
-    assets = fetch_assets(catalog, [d.data_set_id for d in app.spec.data])
+    # An id the modules cannot serve is not worth a catalog question (the planner reports it).
+    assets = fetch_assets(catalog, [d.data_set_id for d in app.spec.data if asset_id_problem(d.data_set_id) is None])
     return plan(app, assets, PolicyOracle(policy), modules, clusters, storage, taxonomy)

@@ -24,6 +24,7 @@ from m4d.api.plotter import AppRef, PlotterSpec
 from m4d.api.storage import M4DStorageAccount
 from m4d.connectors.catalog.model import AssetInfo
 from m4d.controllers.application.candidates import Failure, cluster_offline, module_unready
+from m4d.controllers.application.enforceable import asset_id_problem
 from m4d.controllers.application.flows import FlowPlanner
 from m4d.controllers.application.record import AssetRecord
 from m4d.controllers.application.setting import Decide, Setting
@@ -148,8 +149,11 @@ def plan(
         records.append(record)
         interface_errors = check_data_interface(taxonomy, app, index)
         answer = assets.get(data.data_set_id)
+        bad_id = asset_id_problem(data.data_set_id)
         if app_errors:
             record.error("InvalidApplication", "; ".join(map(str, app_errors)))
+        elif bad_id:
+            record.error("InvalidDataSetID", f"spec.data[{index}].dataSetID: {bad_id}")
         elif interface_errors:
             record.error("InvalidRequirements", "; ".join(map(str, interface_errors)))
         elif isinstance(workload, Failure):
