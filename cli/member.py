@@ -19,8 +19,8 @@ from m4d.cli.signals import setup_logging, stop_event
 @click.option(
     "--member-kube-context",
     default=None,
-    help="The member's kubeconfig context: modules become Deployments/Jobs there, run as local processes "
-    "from what the member stores (default: embedded store, modules run from the Blueprint).",
+    help="The member's kubeconfig context: modules become Deployments/Jobs there, run by the member's nodes "
+    "(default: embedded store, modules run as local processes from the Blueprint).",
 )
 @click.option("--workdir", type=click.Path(file_okay=False, path_type=Path), help="Where module instances run.")
 @click.option("--heartbeat", type=SECONDS, default=5.0, show_default=True, help="Seconds between heartbeats.")
@@ -63,6 +63,7 @@ def agent(
     try:
         Manager([controller]).run(stop)
     finally:
+        controller.close()
         if stop_modules:
             controller.supervisor.stop_all()
         else:

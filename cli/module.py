@@ -33,17 +33,19 @@ def module() -> None:
     default=None,
     help="Write the endpoint (JSON) here once listening; removed on exit.",
 )
+@click.option("--host", default=None, help="Override the configured address to listen on (in a pod: its IP).")
 @click.option("--port", type=PORT, default=None, help="Override the configured port (0: a free one).")
 @click.option("-v", "--verbose", is_flag=True)
-def flight(config_file: Path, ready_file: Path | None, port: int | None, verbose: bool) -> None:
+def flight(config_file: Path, ready_file: Path | None, host: str | None, port: int | None, verbose: bool) -> None:
     """Serve the configured assets over Arrow Flight until stopped (SIGTERM or Ctrl-C)."""
     from m4d.modules.config import ModuleConfig  # noqa: PLC0415 - keep `m4d --help` fast
     from m4d.modules.flight.run import serve  # noqa: PLC0415
 
     _logging(verbose)
     config = ModuleConfig.load(config_file)
-    if port is not None:
-        config = config.model_copy(update={"listen": config.listen.model_copy(update={"port": port})})
+    listen = {k: v for k, v in (("host", host), ("port", port)) if v is not None}
+    if listen:
+        config = config.model_copy(update={"listen": config.listen.model_copy(update=listen)})
     with contextlib.suppress(KeyboardInterrupt):
         serve(config, ready_file)
 

@@ -1,18 +1,22 @@
 """The blueprint agent's controller: Blueprints on a member → running module instances → reports on the hub.
 
-Reconcile decides, per module instance of a Blueprint, the process to run (command and configuration
-derived from the Blueprint, access granted to the application's token), makes the supervisor run
-exactly those, writes the Blueprint's status on the member and a BlueprintReport on the hub. The
-supervisor wakes the controller whenever a module changes state, so readiness reaches the hub at once.
+Reconcile decides, per module instance of a Blueprint, its configuration (derived from the Blueprint,
+access granted to the application's token) and makes it run, writes the Blueprint's status on the member
+and a BlueprintReport on the hub:
 
-On a Kubernetes member each instance is first created there as objects (ConfigMap, Deployment and
-Service, or Job: `workloads.py`), and the process run is the one the member stores (`kubelet.py`).
+- on a Kubernetes member each instance becomes workloads there (ConfigMap, Deployment and Service, or Job:
+  `workloads.py`) that the cluster runs; its state is what the cluster reports (`judge.py`), and a watch
+  on those workloads and their pods wakes the agent (`cluster_modules.py`). The agent runs no module itself;
+- on an embedded member (no nodes) the supervisor runs each instance as a local process from the module's
+  command and wakes the controller whenever one changes state (`processes.py`).
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,9 +24,9 @@ from m4d.api.blueprint import Blueprint, BlueprintModule, BlueprintStatus, Modul
 from m4d.api.meta import Condition, set_condition
 from m4d.api.report import BlueprintRef, BlueprintReport, BlueprintReportSpec, cap_errors
 from m4d.cluster.interface import Cluster
-from m4d.controllers.agent.kubelet import LocalKubelet
+from m4d.controllers.agent.cluster_modules import ClusterModules
 from m4d.controllers.agent.processes import ProcessSpec, Supervisor
-from m4d.controllers.agent.workloads import WorkloadClient, object_name, render
+from m4d.controllers.agent.workloads import WorkloadClient
 from m4d.controllers.sync.plan import REVISION_ANNOTATION
 from m4d.credentials.app_tokens import read_token
 from m4d.credentials.interface import CredentialStore
@@ -43,12 +47,17 @@ def report_namespace(cluster: str) -> str:
     return f"m4d-member-{cluster}"
 
 
+# Where a module listens inside its pod (its container's port is the template's): every address of the pod.
+POD_HOST = "0.0.0.0"  # noqa: S104 - a pod's own network
+
+
 @dataclass(frozen=True)
 class AgentSettings:
     cluster: str
     workdir: Path
     credentials: CredentialSource
     host: str = "127.0.0.1"
+    cluster_domain: str = "cluster.local"  # endpoints of modules on Kubernetes: <service>.<ns>.svc.<domain>
 
 
 @dataclass
@@ -57,17 +66,27 @@ class BlueprintAgent(Controller[Blueprint]):
     settings: AgentSettings = field(kw_only=True)
     supervisor: Supervisor = field(kw_only=True, default_factory=Supervisor)
     _store: CredentialStore | None = field(default=None, init=False, repr=False)
-    workloads: WorkloadClient | None = field(default=None, init=False, repr=False)
-    kubelet: LocalKubelet = field(init=False, repr=False)
+    modules: ClusterModules | None = field(default=None, init=False, repr=False)
+    _stop: threading.Event = field(default_factory=threading.Event, init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.kind = Blueprint
         self.name = f"agent-{self.settings.cluster}"
         self.finalizer = AGENT_FINALIZER
         self.supervisor._on_change = self._module_changed
-        # A Kubernetes member holds each instance's objects; an embedded one has no place for them.
-        self.workloads = WorkloadClient.for_member(self.cluster, field_manager=self.name)
-        self.kubelet = LocalKubelet(self.supervisor, self.settings.workdir)
+        # A Kubernetes member runs each instance as its workloads; an embedded one has no nodes to run them.
+        client = WorkloadClient.for_member(self.cluster, field_manager=self.name)
+        if client is not None:
+            self.modules = ClusterModules(client, self.settings.cluster_domain)
+
+    def attach(self, enqueue: Callable[[ObjectKey], None]) -> None:
+        super().attach(enqueue)
+        if self.modules is not None:
+            self.modules.watch(self.enqueue, self._stop)
+
+    def close(self) -> None:
+        """Stop watching the member's workloads."""
+        self._stop.set()
 
     def _module_changed(self, process_key: str) -> None:
         namespace, name, _ = process_key.split("/", 2)
@@ -81,23 +100,27 @@ class BlueprintAgent(Controller[Blueprint]):
 
     # -- decide -----------------------------------------------------------------------------------
 
-    def _process(self, bp: Blueprint, module: BlueprintModule) -> ProcessSpec:
-        """The process one module instance runs as. Raises NotFoundError while the token is missing."""
+    def _config(self, bp: Blueprint, module: BlueprintModule) -> tuple[str, str]:
+        """An instance's configuration text and protocol. Raises NotFoundError while the token is missing."""
         app = bp.spec.application
         grants: list[ClientGrant] = []
         if module.deployment.kind == "Service":
             token = read_token(self.credentials, app.namespace, app.name)
             assets = sorted({a.asset_id for a in module.assets})
             grants.append(ClientGrant.for_token(f"{app.namespace}/{app.name}", token, assets))
-        config = from_blueprint(module, credentials=self.settings.credentials, clients=grants, host=self.settings.host)
+        host = POD_HOST if self.modules is not None else self.settings.host
+        config = from_blueprint(module, credentials=self.settings.credentials, clients=grants, host=host)
         api = next((a.api for a in module.assets if a.api is not None), None)
+        return config.dump(), api.protocol if api else "fybrik-arrow-flight"
+
+    def _process(self, bp: Blueprint, module: BlueprintModule, config_text: str, protocol: str) -> ProcessSpec:
         return ProcessSpec(
             key=f"{bp.metadata.namespace}/{bp.name}/{module.name}",
             command=tuple(module.deployment.command),
             workdir=self.settings.workdir / (bp.metadata.namespace or "default") / bp.name / module.name,
-            config_text=config.dump(),
+            config_text=config_text,
             kind=module.deployment.kind,
-            protocol=api.protocol if api else "fybrik-arrow-flight",
+            protocol=protocol,
         )
 
     # -- act --------------------------------------------------------------------------------------
@@ -110,13 +133,13 @@ class BlueprintAgent(Controller[Blueprint]):
         for module in obj.spec.modules:
             key = prefix + module.name
             wanted.add(key)
-            if self.workloads is None and not module.deployment.command:
+            if self.modules is None and not module.deployment.command:
                 states[module.name] = ModuleState(
                     phase="Failed", message=f"module {module.module} has no command to run as a local process"
                 )
                 continue
             try:
-                spec = self._process(obj, module)
+                config_text, protocol = self._config(obj, module)
             except NotFoundError:  # no token yet (or no secrets file yet): the hub mints it shortly
                 app = obj.spec.application
                 waiting = True
@@ -127,30 +150,22 @@ class BlueprintAgent(Controller[Blueprint]):
             except M4DError as exc:
                 states[module.name] = ModuleState(phase="Failed", message=str(exc)[:1000])
                 continue
-            states[module.name] = self._run(obj, module, spec)
+            states[module.name] = self._run(obj, module, config_text, protocol)
         for key in self.supervisor.running_keys():
             if key.startswith(prefix) and key not in wanted:
                 self.supervisor.stop(key)
-        self._remove_workloads(obj, keep={m.name for m in obj.spec.modules})
+        if self.modules is not None:
+            self.modules.remove(obj, keep={m.name for m in obj.spec.modules})
         self._report(obj, states)
         return Outcome(status=self._status(obj, states), requeue_after=WAIT_RETRY if waiting else None)
 
-    def _run(self, bp: Blueprint, module: BlueprintModule, spec: ProcessSpec) -> ModuleState:
-        if self.workloads is None:
-            return self.supervisor.ensure(spec)
+    def _run(self, bp: Blueprint, module: BlueprintModule, config_text: str, protocol: str) -> ModuleState:
+        if self.modules is None:
+            return self.supervisor.ensure(self._process(bp, module, config_text, protocol))
         try:
-            applied = self.workloads.apply(render(bp, module, spec.config_text, spec.protocol))
-            return self.kubelet.run(applied)
-        except PermanentError as exc:  # a template the member refuses, a pod the local kubelet cannot run
+            return self.modules.ensure(bp, module, config_text, protocol)
+        except PermanentError as exc:  # a template the member refuses
             return ModuleState(phase="Failed", message=str(exc)[:1000])
-
-    def _remove_workloads(self, bp: Blueprint, keep: set[str]) -> None:
-        """Delete the objects of the Blueprint's instances not in `keep` (those of its spec and last status)."""
-        if self.workloads is None:
-            return
-        known = {m.name for m in bp.spec.modules} | (set(bp.status.modules) if bp.status else set())
-        for instance in sorted(known - keep):
-            self.workloads.delete(bp.metadata.namespace or "default", object_name(bp.name, instance))
 
     @staticmethod
     def _phase(states: dict[str, ModuleState]) -> ModulePhase:
@@ -199,7 +214,8 @@ class BlueprintAgent(Controller[Blueprint]):
         for key in self.supervisor.running_keys():
             if key.startswith(prefix):
                 self.supervisor.stop(key)
-        self._remove_workloads(obj, keep=set())
+        if self.modules is not None:
+            self.modules.remove(obj, keep=set())
         with contextlib.suppress(NotFoundError):  # already gone is what we want
             self.hub.delete(BlueprintReport, obj.name, report_namespace(self.settings.cluster))
         log.info("blueprint %s removed from cluster %s", obj.key, self.settings.cluster)

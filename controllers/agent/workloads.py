@@ -32,6 +32,7 @@ CONFIG_KEY = "module.yaml"
 CONFIG_DIR = "/etc/m4d"  # where the ConfigMap is mounted (read-only, as Kubernetes mounts them)
 WORK_DIR = "/var/run/m4d"  # an emptyDir for files a module writes (status, ready file)
 DEFAULT_PORT = 8080
+JOB_RETRIES = 2  # a module Job without a template: retried twice, then Failed (Kubernetes' default is six)
 LABEL_BLUEPRINT = "m4d.dev/blueprint"
 LABEL_INSTANCE = "m4d.dev/instance"
 LABEL_MODULE = "app.kubernetes.io/name"
@@ -129,6 +130,8 @@ def default_manifest(module: BlueprintModule) -> Manifest:
     spec: Manifest = {"template": {"spec": pod}}
     if kind == "Deployment":
         spec["replicas"] = 1
+    else:
+        spec["backoffLimit"] = JOB_RETRIES
     return {"apiVersion": api_version, "kind": kind, "spec": spec}
 
 
@@ -227,7 +230,7 @@ class WorkloadClient:
         return cls(member, field_manager) if isinstance(member, KubeCluster) else None
 
     def apply(self, wanted: Workload) -> Workload:
-        """Apply every object; the answer is what the member stores (what a kubelet would run)."""
+        """Apply every object; the answer is what the member stores, status included."""
         config_map = self.member.manifests.apply(wanted.config_map, self.field_manager)
         try:
             workload = self.member.manifests.apply(wanted.workload, self.field_manager)
@@ -252,6 +255,10 @@ class WorkloadClient:
         except NotFoundError:
             return False
         return True
+
+    def pods(self, namespace: str, selector: str) -> list[Manifest]:
+        """The pods of one instance, as the member reports them."""
+        return self.member.manifests.list_objects("v1", "Pod", namespace, selector)[0]
 
     def delete(self, namespace: str, name: str) -> list[str]:
         """Delete every object instance `name` may have; the kinds that were there."""

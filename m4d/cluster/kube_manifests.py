@@ -9,18 +9,22 @@ silently dropped line.
 from __future__ import annotations
 
 import contextlib
+import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any
 
+from m4d.cluster.kube_errors import status_error
 from m4d.cluster.kube_http import APPLY_PATCH, KubeApi, Request
 from m4d.cluster.kube_resources import Discovery, ResourceType
-from m4d.errors import AlreadyExistsError, InvalidError, NotFoundError, PermanentError, TemporaryError
+from m4d.errors import AlreadyExistsError, GoneError, InvalidError, NotFoundError, PermanentError, TemporaryError
 
 Manifest = dict[str, Any]
 
 STRICT: tuple[tuple[str, str], ...] = (("fieldValidation", "Strict"),)
 CRD_API_VERSION = "apiextensions.k8s.io/v1"
+# Longest single watch request (the server ends it; the watch resumes from the last resourceVersion).
+WATCH_SECONDS = 60
 
 
 def _identity(doc: Manifest) -> tuple[str, str, str, str | None]:
@@ -79,6 +83,70 @@ class Manifests:
         except NotFoundError:
             return False
         return True
+
+    def list_objects(
+        self, api_version: str, kind: str, namespace: str | None = None, label_selector: str | None = None
+    ) -> tuple[list[Manifest], str]:
+        """Every object (across namespaces when `namespace` is None) and the list's resourceVersion."""
+        resource = self.resource(api_version, kind)
+        base: tuple[tuple[str, str], ...] = (("limit", "500"),)
+        if label_selector:
+            base += (("labelSelector", label_selector),)
+        items: list[Manifest] = []
+        version, token = "", ""
+        while True:
+            query = base + ((("continue", token),) if token else ())
+            what = resource.describe(None, namespace)
+            page = self.api.send(Request("GET", resource.collection(namespace), query, what=what))
+            items.extend(page.get("items") or [])
+            meta = page.get("metadata") or {}
+            version = version or str(meta.get("resourceVersion") or "")
+            token = str(meta.get("continue") or "")
+            if not token:
+                return items, version
+
+    def watch(
+        self,
+        api_version: str,
+        kind: str,
+        stop: threading.Event,
+        namespace: str | None = None,
+        label_selector: str | None = None,
+    ) -> Iterator[tuple[str, Manifest]]:
+        """("ADDED" | "MODIFIED" | "DELETED", object) until `stop` is set: every object first (as ADDED),
+        then changes, resumed across requests and listed again when the server's history is gone."""
+        resource = self.resource(api_version, kind)
+        version = ""
+        while not stop.is_set():
+            if not version:
+                items, version = self.list_objects(api_version, kind, namespace, label_selector)
+                for item in items:
+                    yield "ADDED", item
+            query = [("watch", "true"), ("resourceVersion", version), ("allowWatchBookmarks", "true"),
+                     ("timeoutSeconds", str(WATCH_SECONDS))]  # fmt: skip
+            if label_selector:
+                query.append(("labelSelector", label_selector))
+            what = f"watch of {resource.describe(None, namespace)}"
+            stream = self.api.stream(
+                Request("GET", resource.collection(namespace), tuple(query), what=what), WATCH_SECONDS + 15
+            )
+            try:
+                for event in stream:
+                    body = event.get("object") or {}
+                    if event.get("type") == "ERROR":
+                        if body.get("code") == 410:  # history gone: list again
+                            version = ""
+                            break
+                        raise status_error(int(body.get("code") or 500), body, what, self.api.cluster)
+                    version = str((body.get("metadata") or {}).get("resourceVersion") or version)
+                    if event.get("type") in ("ADDED", "MODIFIED", "DELETED"):
+                        yield str(event["type"]), body
+                    if stop.is_set():
+                        return
+            except GoneError:
+                version = ""
+            finally:
+                stream.close()
 
     def ensure_namespace(self, name: str) -> None:
         with contextlib.suppress(AlreadyExistsError):

@@ -1,10 +1,12 @@
 """The whole flow on real kube-apiservers: the hub and two members of the test environment.
 
 The hub's controllers, a sync that applies each `clusters/<name>/` folder of the GitOps repository to its
-member's API server (what Argo CD does), and one agent per member run as `m4d` processes; the hub
-directory holds only what has no API server here: the catalog, the policies, the secrets file, the
-GitOps repository and the module processes' working directories. The sample applications are submitted
-to the real hub and must come out as on the embedded default (tests/e2e/test_demo.py).
+member's API server (what Argo CD does), and one agent per member run as `m4d` processes; the modules
+are Deployments and Jobs the agents create on their members, run by the members' nodes (the node
+emulator, with the real scheduler and controller manager). The hub directory holds only what has no API
+server here: the catalog, the policies, the secrets file and the GitOps repository. The sample
+applications are submitted to the real hub and must come out as on the embedded default
+(tests/e2e/test_demo.py).
 """
 
 from __future__ import annotations
@@ -23,12 +25,13 @@ from typing import Any
 import pytest
 
 from m4d.api import Blueprint, BlueprintReport, M4DApplication, M4DModule, M4DStorageAccount, MemberCluster, Plotter
+from m4d.api.common import Endpoint
 from m4d.api.crd import all_crds
 from m4d.api.meta import Resource, find_condition
 from m4d.cluster.kube import KubeCluster
 from m4d.cluster.kube_manifests import CRD_API_VERSION
 from m4d.cluster.rbac import SERVICE_ACCOUNT, agent_user, member_agent_manifests, member_namespace
-from m4d.controllers.agent.workloads import CONFIG_KEY, LABEL_BLUEPRINT, object_name
+from m4d.controllers.agent.workloads import CONFIG_KEY, LABEL_BLUEPRINT, LABEL_INSTANCE, object_name
 from m4d.credentials.app_tokens import read_token
 from m4d.credentials.local import SecretsFile
 from m4d.demo import services, world
@@ -36,6 +39,7 @@ from m4d.demo.reader import read_asset, refused_without_token
 from m4d.demo.verify import source_table, verify
 from m4d.errors import ConflictError, ForbiddenError, NotFoundError
 from tests.testenv.servers import ApiServer, TestEnv
+from tests.testenv.workloads import ClusterNodes, service_address
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration, pytest.mark.timeout(300)]
 
@@ -76,6 +80,16 @@ class KubeWorld:
 
     def app(self, name: str) -> M4DApplication:
         return self.hub.get(M4DApplication, name, "default")
+
+    def reachable(self, endpoint: Endpoint) -> Endpoint:
+        """The endpoint as a client here reaches it: the Service's name resolved to a ready pod."""
+        for member in self.members.values():
+            try:
+                host, port = service_address(member.manifests, endpoint.hostname, endpoint.port)
+            except (NotFoundError, LookupError):
+                continue
+            return endpoint.model_copy(update={"hostname": host, "port": port})
+        raise AssertionError(f"no member serves {endpoint.url}")
 
     def wait(self, check: Callable[[], bool], timeout: float, what: str) -> None:
         deadline = time.monotonic() + timeout
@@ -182,7 +196,9 @@ def _start_services(kube: KubeWorld) -> None:
 
 
 @pytest.fixture(scope="module")
-def kube(testenv: TestEnv, tmp_path_factory: pytest.TempPathFactory) -> Iterator[KubeWorld]:
+def kube(
+    testenv: TestEnv, cluster_nodes: ClusterNodes, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[KubeWorld]:
     clusters = {api.name: KubeCluster.from_kubeconfig(api.context, str(api.kubeconfig)) for api in testenv.clusters}
     hub = clusters["hub"]
     members = {name: clusters[context] for name, context in CONTEXTS.items()}
@@ -274,14 +290,16 @@ def test_governed_data_read_over_flight(kube: KubeWorld) -> None:
         token = read_token(secrets, "default", name)
         for asset, state in status.asset_states.items():
             assert state.endpoint is not None
-            received = read_asset(state.endpoint, token, asset).table
+            assert state.endpoint.hostname.endswith(".m4d-blueprints.svc.cluster.local")
+            endpoint = kube.reachable(state.endpoint)
+            received = read_asset(endpoint, token, asset).table
             assert received.num_rows > 0, (name, asset)
             columns = [c for d in state.decisions for a in d.actions for c in a.columns]
             source = source_table(str(sources[asset]), list({*received.column_names, *columns}))
             checks = verify(state.decisions, received, source)
             assert checks and all(c.ok for c in checks), [c.message for c in checks]
             messages += [c.message for c in checks]
-            assert "bearer token" in refused_without_token(state.endpoint, asset)
+            assert "bearer token" in refused_without_token(endpoint, asset)
     for expected in (
         "name: every value is 'XXXXXXXX'",
         "customer_id: keyed digests, no original value",
@@ -320,17 +338,31 @@ def test_agents_work_within_their_member_rbac(kube: KubeWorld) -> None:
             assert {f["manager"] for f in stored["metadata"]["managedFields"]} == {f"agent-{name}"}
 
 
-def _process_args(pid: int) -> list[str]:
-    return Path(f"/proc/{pid}/cmdline").read_bytes().decode().split("\0")[:-1]
+def _children(pid: int) -> list[int]:
+    """Processes whose parent is `pid` (from /proc)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(stat.parent.name))
+        except (OSError, ValueError, IndexError):
+            continue
+    return found
 
 
-def test_modules_are_workloads_on_their_members(kube: KubeWorld) -> None:
+def _pods(member: KubeCluster, namespace: str, blueprint: str, instance: str) -> list[dict[str, Any]]:
+    selector = f"{LABEL_BLUEPRINT}={blueprint},{LABEL_INSTANCE}={instance}"
+    return member.manifests.list_objects("v1", "Pod", namespace, selector)[0]
+
+
+def test_modules_are_workloads_run_by_their_members(kube: KubeWorld, cluster_nodes: ClusterNodes) -> None:
     """Each module instance is a ConfigMap and a Deployment + Service (or a Job) on its member, owned by
-    its Blueprint; the process running it is the one the stored Deployment describes."""
+    its Blueprint, run as pods on the member's node; the agents run no module process themselves."""
     kinds: dict[str, list[str]] = {}
     for name, member in kube.members.items():
+        node = cluster_nodes.node(CONTEXTS[name])
         for bp in member.list(Blueprint).items:
-            ns = bp.metadata.namespace
+            ns = str(bp.metadata.namespace)
             for module in bp.spec.modules:
                 obj = object_name(bp.name, module.name)
                 config = member.manifests.get("v1", "ConfigMap", f"{obj}-config", ns)
@@ -341,21 +373,25 @@ def test_modules_are_workloads_on_their_members(kube: KubeWorld) -> None:
                     assert [(o["kind"], o["uid"]) for o in owners] == [("Blueprint", bp.metadata.uid)]
                     assert stored["metadata"]["labels"][LABEL_BLUEPRINT] == bp.name
                 kinds.setdefault(module.module, []).append(workload["kind"])
-                workdir = kube.paths.hub / "run" / name / str(ns) / bp.name / module.name
-                assert (workdir / "config.yaml").read_text() == config["data"][CONFIG_KEY]
+                pods = _pods(member, ns, bp.name, module.name)
+                assert pods and all(p["spec"]["nodeName"] == node.name for p in pods)
+                conditions = {c["type"]: c["status"] for c in workload["status"]["conditions"]}
                 if job:
-                    assert member.manifests.get("batch/v1", "Job", obj, ns)["spec"]["template"]["spec"]["restartPolicy"]
+                    assert conditions.get("Complete") == "True"
+                    assert [p["status"]["phase"] for p in pods] == ["Succeeded"]
                     continue
-                service = member.manifests.get("v1", "Service", obj, ns)
-                assert service["spec"]["ports"][0]["port"] == 8080
-                container = workload["spec"]["template"]["spec"]["containers"][0]
-                assert container["args"][-2:] == ["--port", "8080"]  # the descriptor's template, as stored
-                args = _process_args(int((workdir / "pid").read_text()))
-                assert args[args.index("--config") + 1] == str(workdir / "config.yaml")
-                assert args[args.index("--port") + 1] == "0"
-                assert args[args.index("--ready-file") + 1] == str(workdir / "ready.json")
+                assert conditions.get("Available") == "True"
+                assert workload["status"]["observedGeneration"] == workload["metadata"]["generation"]
+                (pod,) = pods
+                container = pod["spec"]["containers"][0]
+                assert container["args"][-4:] == ["--host", "$(POD_IP)", "--port", "8080"]  # the template's
+                assert pod["status"]["podIP"].startswith(f"127.{11 if name == 'eu-de-1' else 12}.")
+                assert "listen:" in config["data"][CONFIG_KEY]
     assert kinds["arrow-flight"] == ["Deployment"] * 3  # fraud, customer analytics, marketing (both assets)
     assert kinds["implicit-copy"] == ["Job"]
+    for name in CONTEXTS:  # the agents' processes have started no module
+        pid = services.running(kube.paths.hub)[f"agent-{name}"]
+        assert _children(pid) == []
 
 
 def test_deleting_an_application_removes_its_workloads(kube: KubeWorld) -> None:
@@ -364,8 +400,7 @@ def test_deleting_an_application_removes_its_workloads(kube: KubeWorld) -> None:
         name: [bp for bp in member.list(Blueprint).items if bp.spec.application.name == "marketing-eu-fr"]
         for name, member in kube.members.items()
     }
-    pids = [int(p.read_text()) for p in (kube.paths.hub / "run").rglob("default-marketing-eu-fr-*/*/pid")]
-    assert all(before.values()) and pids
+    assert all(before.values())
     kube.hub.delete(M4DApplication, "marketing-eu-fr", "default")
 
     def gone() -> bool:
@@ -389,7 +424,16 @@ def test_deleting_an_application_removes_its_workloads(kube: KubeWorld) -> None:
                 ):
                     with pytest.raises(NotFoundError):
                         member.manifests.get(api_version, kind, object_of_kind, bp.metadata.namespace)
-    kube.wait(lambda: not any(services.alive(pid) for pid in pids), 20, "marketing-eu-fr's module processes stopped")
+
+    def pods_gone() -> bool:
+        return not any(
+            _pods(kube.members[name], str(bp.metadata.namespace), bp.name, module.name)
+            for name, blueprints in before.items()
+            for bp in blueprints
+            for module in bp.spec.modules
+        )
+
+    kube.wait(pods_gone, 60, "marketing-eu-fr's pods stopped and removed by the nodes")
     reports = [r for r in kube.hub.list(BlueprintReport).items if r.spec.application.name == "marketing-eu-fr"]
     assert reports == []
     assert kube.app("fraud-detection").status.ready  # type: ignore[union-attr]

@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from .locate import locate
 from .node.images import Image, Images
@@ -135,3 +136,24 @@ def running_nodes(env: TestEnv, images: Images | None = None, backoff: float = 2
             servers.append(server)
             nodes[api.name] = node
         yield ClusterNodes(nodes, images, {server.name: server.log for server in servers})
+
+
+def service_address(manifests: Any, hostname: str, port: int) -> tuple[str, int]:
+    """The test clusters' stand-in for cluster DNS and kube-proxy: `<service>.<namespace>.svc...:<port>` →
+    the address of a ready pod behind that Service (its selector, its Ready condition, the target port).
+    `manifests` is a `KubeCluster.manifests` of the cluster that holds the Service."""
+    name, namespace = hostname.split(".")[:2]
+    service = manifests.get("v1", "Service", name, namespace)
+    spec = service["spec"]
+    entry = next(p for p in spec["ports"] if int(p["port"]) == port)
+    target = entry.get("targetPort", port)
+    selector = ",".join(f"{k}={v}" for k, v in sorted(spec["selector"].items()))
+    pods, _ = manifests.list_objects("v1", "Pod", namespace, selector)
+    for pod in pods:
+        conditions = {c["type"]: c["status"] for c in (pod.get("status") or {}).get("conditions") or []}
+        if conditions.get("Ready") == "True" and not pod["metadata"].get("deletionTimestamp"):
+            if isinstance(target, str):  # a named port of the pod's container
+                ports = [p for c in pod["spec"]["containers"] for p in c.get("ports") or []]
+                target = next(int(p["containerPort"]) for p in ports if p.get("name") == target)
+            return str(pod["status"]["podIP"]), int(target)
+    raise LookupError(f"no ready pod behind Service {namespace}/{name}")

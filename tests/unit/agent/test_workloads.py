@@ -1,13 +1,9 @@
-"""Module instances as Kubernetes objects, and the local kubelet's reading of them (pure functions).
+"""Module instances as Kubernetes objects (pure functions).
 
 The same objects on a real member API server: tests/integration/agent/test_workloads.py.
 """
 
 from __future__ import annotations
-
-import copy
-from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -15,12 +11,10 @@ from m4d.api import Blueprint
 from m4d.api.blueprint import BlueprintModule, BlueprintSpec, ModuleAsset
 from m4d.api.common import Connection, DataStore
 from m4d.api.plotter import AppRef
-from m4d.controllers.agent.kubelet import pod_process
 from m4d.controllers.agent.workloads import (
     ANNOTATION_CONFIG,
     LABEL_BLUEPRINT,
     LABEL_INSTANCE,
-    Workload,
     object_name,
     render,
 )
@@ -96,6 +90,7 @@ def test_a_job_module_without_a_template_runs_its_image_and_command() -> None:
         "m4d", "module", "copy", "--config", "/etc/m4d/module.yaml",
         "--status-file", "/var/run/m4d/module.yaml.status.json", "--no-progress",
     ]  # fmt: skip
+    assert job["spec"]["backoffLimit"] == 2  # a failing copy is reported after two retries, not six
 
 
 def test_templates_that_cannot_serve_are_refused() -> None:
@@ -116,65 +111,3 @@ def test_object_names_are_dns_labels() -> None:
     assert object_name("1-nb", "read") == "m-1-nb-read"  # a Service name starts with a letter
     long = object_name("a" * 60, "read")
     assert len(long) <= 56 and long != object_name("a" * 59, "read")
-
-
-def applied(module: BlueprintModule, **changes: Any) -> Workload:
-    """What the member would store: the rendered objects (the server adds only defaults here)."""
-    out = render(blueprint(module), module, CONFIG, "fybrik-arrow-flight")
-    workload = copy.deepcopy(out.workload)
-    container = workload["spec"]["template"]["spec"]["containers"][0]
-    container.update(changes)
-    return Workload(out.config_map, workload, out.service)
-
-
-def test_the_kubelet_runs_the_stored_container_locally(tmp_path: Path) -> None:
-    spec = pod_process(applied(instance("arrow-flight")), tmp_path)
-    workdir = tmp_path / "m4d-blueprints" / "default-nb-1234abcd" / "read"
-    assert spec.key == "m4d-blueprints/default-nb-1234abcd/read"
-    assert (spec.workdir, spec.kind, spec.protocol, spec.config_text) == (
-        workdir,
-        "Service",
-        "fybrik-arrow-flight",
-        CONFIG,
-    )
-    argv = spec.argv()
-    assert argv[3:] == [
-        "module", "flight", "--config", str(workdir / "config.yaml"),
-        "--port", "0", "--ready-file", str(workdir / "ready.json"),
-    ]  # fmt: skip
-    assert argv[1:3] == ["-m", "m4d.cli"]  # the platform's own command, with the agent's interpreter
-
-
-def test_the_kubelet_maps_work_directories_flags_and_env(tmp_path: Path) -> None:
-    copy_module = instance("implicit-copy", "copy")
-    spec = pod_process(applied(copy_module, env=[{"name": "LEVEL", "value": "debug"}]), tmp_path)
-    workdir = tmp_path / "m4d-blueprints" / "default-nb-1234abcd" / "copy"
-    assert spec.kind == "Job" and spec.env == (("LEVEL", "debug"),)
-    argv = spec.argv()
-    assert argv[argv.index("--status-file") + 1] == str(workdir / "module.yaml.status.json")
-    assert "--ready-file" not in argv  # a Job is done when it exits
-    flight = instance("arrow-flight")
-    args = ["m4d", "module", "flight", "--config=/etc/m4d/module.yaml", "--port=8080", "--label={x}"]
-    argv = pod_process(applied(flight, args=args), tmp_path).argv()
-    read = workdir.parent / "read"
-    assert argv[-6:] == [
-        "flight", f"--config={read / 'config.yaml'}", "--port=0", "--label={x}",  # braces in arguments are literal
-        "--ready-file", str(read / "ready.json"),
-    ]  # fmt: skip
-
-
-@pytest.mark.parametrize(
-    ("change", "message"),
-    [
-        ({"env": [{"name": "X", "valueFrom": {"secretKeyRef": {"name": "s", "key": "k"}}}]}, "not a plain value"),
-        ({"args": []}, "names no command or args"),
-        ({"args": ["m4d", "module", "flight"]}, "do not name the configuration file"),
-        ({"volumeMounts": [{"name": "data", "mountPath": "/data"}]}, "mounts only"),
-    ],
-)
-def test_what_the_kubelet_cannot_run_is_refused(tmp_path: Path, change: dict[str, Any], message: str) -> None:
-    workload = applied(instance("arrow-flight"), **change)
-    if "volumeMounts" in change:
-        workload.workload["spec"]["template"]["spec"]["volumes"].append({"name": "data", "hostPath": {"path": "/"}})
-    with pytest.raises(PermanentError, match=message):
-        pod_process(workload, tmp_path)
