@@ -147,6 +147,40 @@ def build_with_wrapper(component: Component, out: Path, log: Path, env: dict[str
         )
 
 
+def _download(component: Component, workdir: Path, env: dict[str, str], log: Path) -> dict[str, str]:
+    info_text = run_go(
+        component, ["mod", "download", "-json", f"{component.module}@{component.version}"], workdir, env, log
+    )
+    info: dict[str, str] = json.loads(info_text[info_text.index("{") :])
+    if info.get("Error"):
+        raise BuildError(f"go mod download {component.module}@{component.version}: {info['Error']}")
+    return info
+
+
+def _copy_writable(source: Path, target: Path) -> None:
+    # The module cache is read-only; a copy with its modes could not be deleted afterwards.
+    shutil.copytree(source, target, copy_function=shutil.copyfile)
+    for folder, _, _ in os.walk(target):
+        os.chmod(folder, 0o755)
+
+
+def build_in_source(component: Component, out: Path, log: Path, env: dict[str, str]) -> None:
+    """Build a module as the main module, in a writable copy of its source (its own go.mod and go.sum apply)."""
+    with tempfile.TemporaryDirectory(prefix=f"m4d-testenv-{component.name}-") as tmp:
+        source = Path(_download(component, Path(tmp), env, log)["Dir"])
+        workdir = Path(tmp) / "src"
+        _copy_writable(source, workdir)
+        run_go(
+            component,
+            ["build", "-trimpath", f"-ldflags={_build_ldflags(component)}", "-o", str(out), component.package],
+            workdir,
+            env,
+            log,
+        )
+        for name in component.data_dirs:
+            _copy_writable(source / name, out.parent / name)
+
+
 def build_with_install(component: Component, out: Path, log: Path, env: dict[str, str]) -> None:
     with tempfile.TemporaryDirectory(prefix=f"m4d-testenv-{component.name}-", dir=out.parent) as gobin:
         env = dict(env, GOBIN=gobin)
@@ -194,6 +228,8 @@ def ensure(component: Component, env: dict[str, str]) -> Path:
         say(f"{component.name} {component.version}: building (log: {log})")
         started = time.monotonic()
         builder = build_with_wrapper if component.needs_wrapper else build_with_install
+        if component.build_in_source:
+            builder = build_in_source
         builder(component, partial, log, env)
         partial.replace(directory / component.name)
         seconds = time.monotonic() - started

@@ -10,6 +10,7 @@ KUBERNETES_STAGING_VERSION = "v0." + KUBERNETES_VERSION.split(".", 1)[1]
 ETCD_VERSION = "v3.5.35"
 OPA_VERSION = "v1.22.2"
 HELM_VERSION = "v4.3.2"
+GITEA_VERSION = "v1.27.3"
 
 
 @dataclass(frozen=True)
@@ -26,6 +27,11 @@ class Component:
     # Published version for sibling modules the module requires at the v0.0.0 placeholder.
     sibling_version: str = ""
     ldflags: tuple[str, ...] = ()
+    # True when the module's go.mod names another module path than the one the proxy serves it under (Gitea
+    # 1.27 declares `gitea.dev`): `go install` refuses such a module, so it is built inside a copy of its source.
+    build_in_source: bool = False
+    # Folders of the module's source that the binary reads at run time, copied beside it.
+    data_dirs: tuple[str, ...] = ()
 
     @property
     def key(self) -> str:
@@ -98,6 +104,20 @@ HELM = Component(
     ldflags=(f"-X helm.sh/helm/v4/internal/version.version={HELM_VERSION}",),
 )
 
+# Gitea's default SQLite driver is modernc.org/sqlite (pure Go), so no CGO and no build tags are needed; without
+# the `bindata` tag it reads its options and templates from disk (the front-end assets are not needed: the
+# tests use its REST API only).
+GITEA = Component(
+    name="gitea",
+    version=GITEA_VERSION,
+    module="code.gitea.io/gitea",
+    package=".",
+    needs_wrapper=False,
+    build_in_source=True,
+    data_dirs=("options", "templates"),
+    ldflags=(f"-X main.Version={GITEA_VERSION.lstrip('v')}",),
+)
+
 ALL_COMPONENTS: tuple[Component, ...] = (
     ETCD,
     OPA,
@@ -105,4 +125,5 @@ ALL_COMPONENTS: tuple[Component, ...] = (
     KUBE_CONTROLLER_MANAGER,
     KUBE_SCHEDULER,
     HELM,
+    GITEA,
 )
