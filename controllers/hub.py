@@ -10,6 +10,9 @@ Configuration comes from `<hub dir>/hub.yaml` (all keys optional), overridden by
     resyncAfter: 300                       # re-evaluate settled applications (catalogs and policies change)
     heartbeatTimeout: 15                   # seconds without an agent heartbeat before a member is Offline
     workers: 4                             # objects each controller reconciles at once
+    reviewPoll: 30                         # review mode: seconds between looks at an open pull request
+    gitHosts: [...]                        # review mode: the Git host of each GitOps repository
+                                           # (m4d/git/host/config.py; docs/gitops.md)
 
 Without a setting, the embedded default looks in the hub directory: `file:<hub>/catalog` and
 `builtin:<hub>/policies`. Relative paths in hub.yaml are relative to the directory `m4d` runs in.
@@ -38,6 +41,7 @@ from m4d.controllers.plotter.controller import PlotterController
 from m4d.controllers.registry.liveness import ClusterRegistry
 from m4d.errors import InvalidError
 from m4d.generator.settings import GitOpsSettings
+from m4d.git.host import HostSettings
 from m4d.runtime.controller import Controller
 from m4d.taxonomy import Taxonomy
 
@@ -51,6 +55,8 @@ class HubFile(Model):
     resync_after: float | None = Field(default=None, gt=0)
     heartbeat_timeout: float | None = Field(default=None, gt=0)
     workers: int | None = Field(default=None, ge=1, le=256)
+    review_poll: float | None = Field(default=None, gt=0)
+    git_hosts: list[HostSettings] = Field(default_factory=list)
 
 
 # Objects each controller reconciles at once by default: a slow catalog or policy answer for one
@@ -70,6 +76,7 @@ class HubConfig:
     workers: int = DEFAULT_WORKERS
     secrets_file: Path | None = None  # where application access tokens are minted (embedded default)
     gitops: GitOpsSettings | None = None  # where Plotters are committed (None: plan only, commit nothing)
+    review_poll: float = 30.0
 
     @classmethod
     def load(cls, layout: HubLayout) -> HubConfig:
@@ -97,6 +104,7 @@ class HubConfig:
             resync_after=settings.resync_after,
             heartbeat_timeout=settings.heartbeat_timeout or config.heartbeat_timeout,
             workers=settings.workers or config.workers,
+            review_poll=settings.review_poll or config.review_poll,
         )
 
 
@@ -128,7 +136,7 @@ def build_hub(hub: Cluster, config: HubConfig) -> HubControllers:
     if config.secrets_file is not None:
         controllers.append(TokenController(hub, secrets_file=config.secrets_file))
     if config.gitops is not None:
-        plotter = PlotterController.for_hub(hub, config.gitops)
+        plotter = PlotterController.for_hub(hub, config.gitops, review_poll=config.review_poll)
         controllers += [plotter, AggregatorController(hub, timeout=heartbeat)]
         closers.append(plotter)
     for controller in controllers:

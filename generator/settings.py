@@ -3,8 +3,9 @@
 - `--gitops-repo URL` / `M4D_GITOPS_REPO`: the remote (a path, file://, git://, http(s)://, ssh). Unset:
   the embedded default repository the caller names (`<hub dir>/gitops.git`), created bare on first use.
 - `M4D_GITOPS_BRANCH` (default main): the branch Argo CD syncs from.
-- `M4D_GITOPS_MODE` (default direct): `direct` commits to the branch, `review` opens a branch and pull
-  request description per change (written under `<work dir>/gitops-reviews/`).
+- `M4D_GITOPS_MODE` (default direct): `direct` commits to the branch, `review` proposes each change in
+  a pull request: on the Git host configured for the repository (hub.yaml `gitHosts`, or `M4D_GIT_HOST`
+  with `M4D_GIT_HOST_TOKEN_REF`), else as description files under `<work dir>/gitops-reviews/`.
 - `M4D_ARGOCD_NAMESPACE` (default argocd): where the generated Argo CD objects live.
 - `M4D_GITOPS_ARGOCD_URL`: the URL Argo CD fetches the repository from, when it differs from the one
   m4d pushes to (default: the same, without credentials).
@@ -16,22 +17,30 @@ review descriptions) live; the generator knows nothing of the hub directory's la
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import cast
 
+from pydantic import ValidationError
+
+from m4d.api.strict import load_yaml_file
 from m4d.errors import PermanentError
 from m4d.generator.config import RenderConfig
 from m4d.generator.naming import short_hash
 from m4d.generator.review import DescriptionFiles
 from m4d.generator.writer import GitOpsWriter, Mode
 from m4d.git import Mirror, Remote, init_bare
+from m4d.git.host import GitHost, HostSettings, open_host
+from m4d.git.host.config import PROVIDERS
 
 ENV_REPO = "M4D_GITOPS_REPO"
 ENV_BRANCH = "M4D_GITOPS_BRANCH"
 ENV_MODE = "M4D_GITOPS_MODE"
 ENV_ARGOCD_NAMESPACE = "M4D_ARGOCD_NAMESPACE"
 ENV_ARGOCD_URL = "M4D_GITOPS_ARGOCD_URL"
+ENV_HOST = "M4D_GIT_HOST"
+ENV_HOST_TOKEN = "M4D_GIT_HOST_TOKEN_REF"  # noqa: S105 - the name of a variable, not a token
 
 
 @dataclass(frozen=True)
@@ -44,6 +53,7 @@ class GitOpsSettings:
     embedded_repo: Path | None
     argocd_namespace: str = "argocd"
     argocd_url: str | None = None
+    host: HostSettings | None = None  # the Git host that takes review mode's pull requests
 
     @classmethod
     def resolve(
@@ -53,8 +63,14 @@ class GitOpsSettings:
         repo: str | None = None,
         branch: str | None = None,
         mode: str | None = None,
+        hosts: Sequence[HostSettings] = (),
+        host: str | None = None,
+        host_token: str | None = None,
     ) -> GitOpsSettings:
-        """`embedded_repo`: the bare repository used when no remote is given; `work_dir`: local state."""
+        """`embedded_repo`: the bare repository used when no remote is given; `work_dir`: local state;
+        `hosts`: the configured Git hosts (hub.yaml `gitHosts`), of which the one for this repository is
+        used unless `host` / `M4D_GIT_HOST` names a provider (token reference `host_token` or
+        `M4D_GIT_HOST_TOKEN_REF`)."""
         url = repo or os.environ.get(ENV_REPO) or ""
         embedded = None if url else embedded_repo.resolve()
         remote = Remote.parse(url or str(embedded))
@@ -70,6 +86,9 @@ class GitOpsSettings:
             embedded_repo=embedded,
             argocd_namespace=os.environ.get(ENV_ARGOCD_NAMESPACE) or "argocd",
             argocd_url=os.environ.get(ENV_ARGOCD_URL) or None,
+            host=_host(
+                remote, hosts, host or os.environ.get(ENV_HOST), host_token or os.environ.get(ENV_HOST_TOKEN)
+            ),
         )
 
     def render_config(self) -> RenderConfig:
@@ -82,5 +101,42 @@ class GitOpsSettings:
             init_bare(self.embedded_repo, self.branch)
         mirror = Mirror(self.cache_dir, self.remote)
         chosen = mode or self.mode
-        reviews = DescriptionFiles(self.reviews_dir) if chosen == "review" else None
+        reviews: GitHost | None = None
+        if chosen == "review":
+            reviews = open_host(self.host) if self.host is not None else DescriptionFiles(self.reviews_dir)
         return GitOpsWriter(mirror, branch=self.branch, mode=chosen, reviews=reviews)
+
+
+def _host(
+    remote: Remote, hosts: Sequence[HostSettings], provider: str | None, token_ref: str | None
+) -> HostSettings | None:
+    configured = next((h for h in hosts if h.matches(remote.url)), None)
+    if provider is None:
+        if token_ref is not None and configured is not None:
+            return configured.model_copy(update={"token_ref": token_ref})
+        return configured
+    if provider not in PROVIDERS:
+        raise PermanentError(f"Git host must be one of {', '.join(PROVIDERS)} (got {provider!r})", reason="BadHost")
+    ref = token_ref or (configured.token_ref if configured is not None else None)
+    if ref is None:
+        raise PermanentError(
+            f"a {provider} Git host needs a token reference: {ENV_HOST_TOKEN} or hub.yaml gitHosts tokenRef "
+            "(env:NAME or file:PATH)",
+            reason="BadTokenRef",
+        )
+    base = configured.model_dump() if configured is not None else {"repository": remote.url}
+    return HostSettings.model_validate({**base, "provider": provider, "token_ref": ref})
+
+
+def load_git_hosts(path: Path) -> list[HostSettings]:
+    """The `gitHosts` entries of a hub.yaml (the whole file is validated by the hub's configuration loader)."""
+    if not path.is_file():
+        return []
+    raw = load_yaml_file(path) or {}
+    entries = raw.get("gitHosts") if isinstance(raw, dict) else None
+    if not entries:
+        return []
+    try:
+        return [HostSettings.model_validate(entry) for entry in entries]
+    except (ValidationError, TypeError) as exc:
+        raise PermanentError(f"{path}: gitHosts is invalid: {exc}", reason="BadConfig") from None

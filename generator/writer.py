@@ -1,7 +1,7 @@
 """The Git writer: make the repository's generated folders what a `Change` says, in one commit or none.
 
-Direct mode commits to the target branch. Review mode pushes the commit to a branch of its own
-(`m4d/review/<subject>/<change id>`) and hands a pull request description to a `ReviewHost`.
+Direct mode commits to the target branch. Review mode pushes the commit to its subject's review branch
+and opens or refreshes that branch's pull request on a `GitHost` (see review.py for the lifecycle).
 
 Every write starts from the remote's current head (fetched), so a reconcile compares with the truth:
 the same desired state twice gives one commit, then none (restart-safe: a retry after a crash, before
@@ -16,18 +16,22 @@ from __future__ import annotations
 
 import hashlib
 import random
+import re
 import threading
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
+from m4d.api.application import M4DApplication
 from m4d.errors import M4DError, TemporaryError
 from m4d.generator.message import PlotterRef, compose, origin_from_content
 from m4d.generator.naming import OWNED_PREFIXES, is_owned
-from m4d.generator.review import PullRequest, ReviewHost, describe, review_branch, subject_prefix
+from m4d.generator.pull_request import describe
+from m4d.generator.review import TRAILER_CHANGE, Live, Review, change_of, plan_review, subject_prefix
 from m4d.generator.tree import Origin
 from m4d.git import Mirror, PushRejected, blob_sha
+from m4d.git.host import GitHost, PullRequestDraft
 
 Mode = Literal["direct", "review"]
 
@@ -48,6 +52,8 @@ class Change:
     plotters: Sequence[PlotterRef] = ()
     subject: str = "sync"
     reason: str | None = None
+    # The applications the change serves, by namespace/name: what a review description explains.
+    applications: Mapping[str, M4DApplication] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -58,7 +64,7 @@ class WriteResult:
     revision: str | None
     commit: str | None = None
     changed: frozenset[str] = frozenset()
-    review: PullRequest | None = None
+    review: Review | None = None
     attempts: int = 1
     foreign: bool = False
 
@@ -71,7 +77,7 @@ class GitOpsWriter:
         mirror: Mirror,
         branch: str = "main",
         mode: Mode = "direct",
-        reviews: ReviewHost | None = None,
+        reviews: GitHost | None = None,
         attempts: int = 8,
     ) -> None:
         if mode == "review" and reviews is None:
@@ -86,6 +92,8 @@ class GitOpsWriter:
 
     def close(self) -> None:
         self.mirror.close()
+        if self.reviews is not None:
+            self.reviews.close()
 
     # -- reading --------------------------------------------------------------------------------
 
@@ -174,39 +182,84 @@ class GitOpsWriter:
             reason="PushRejected",
         )
 
-    def _write_review(self, change: Change) -> WriteResult:
+    def _write_review(self, change: Change, refetched: bool = False) -> WriteResult:
         assert self.reviews is not None
         base = self.mirror.fetch(self.branch)
         edits, existing = self._edits(base, change)
+        change_id = _change_id(edits) if edits else None
         prefix = subject_prefix(change.subject)
-        open_branches = self.mirror.remote_branches(prefix)
-        if not edits:
-            # Merged (or never needed): nothing left to review for this subject.
-            self._retire(open_branches, keep=None)
+        live = [self._live(name, base) for name in sorted(self.mirror.remote_branches(prefix))]
+        plan = plan_review(change.subject, change_id, live)
+        if plan.action == "push" and not refetched and any(x.pull and x.pull.state == "merged" for x in live):
+            # Merged since the target was fetched? Read it again before proposing anything new.
+            return self._write_review(change, refetched=True)
+        for old in plan.retire:
+            self._retire(old, SUPERSEDED)
+        chosen = next((x for x in live if x.branch == plan.branch), None)
+        if plan.action == "nothing":
             return WriteResult(revision=base)
-        branch = review_branch(change.subject, _change_id(edits))
-        commit = None
-        if branch in open_branches:
-            head = self.mirror.fetch(branch)
-            if head is not None and self.mirror.parents(head) == ([base] if base else []):
-                commit = head  # the same change on the same base: already pushed (e.g. before a restart)
+        if plan.action in ("withdraw", "retire"):
+            assert chosen is not None
+            self._retire(chosen, WITHDRAWN.format(target=self.branch))
+            return WriteResult(revision=base)
+        assert plan.branch is not None
+        if plan.action == "rejected":
+            assert chosen is not None and chosen.pull is not None
+            closed = chosen.pull
+            head = self.mirror.known_head(chosen.branch)
+            review = Review(chosen.branch, self.branch, "rejected", head, closed.url, closed.number, closed.title)
+            return WriteResult(revision=None, commit=head, changed=frozenset(edits), review=review)
         message = self._message(edits, existing, change)
-        if commit is None:
-            commit = self.mirror.commit(base, edits, message)
-            self.mirror.push(commit, branch, force=True)
-        title, body = describe(message, branch, self.branch, sorted(edits))
-        request = PullRequest(branch, self.branch, title, body, commit)
-        request = PullRequest(branch, self.branch, title, body, commit, url=self.reviews.open(request))
-        self._retire(open_branches, keep=branch)
-        return WriteResult(revision=None, commit=commit, changed=frozenset(edits), review=request)
+        if plan.action == "keep":
+            commit = self.mirror.known_head(plan.branch)
+            assert commit is not None
+        else:
+            commit = self.mirror.commit(base, edits, _with_change(message, change_id or ""))
+            self.mirror.push(commit, plan.branch, force=True)
+        title = message.partition("\n")[0]
+        before = {p: self.mirror.read_blob(existing[p]) for p in edits if p in existing}
+        body = describe(
+            title, edits, before, change.applications, change.plotters, plan.branch, self.branch, self.reviews.file_url
+        )
+        pull = chosen.pull if chosen is not None else None
+        if pull is None or pull.state != "open":
+            pull = self.reviews.open_pull(PullRequestDraft(plan.branch, self.branch, title, body))
+        elif (pull.title, pull.body.strip()) != (title, body.strip()):
+            pull = self.reviews.update_pull(pull, title, body)
+        review = Review(plan.branch, self.branch, "open", commit, pull.url, pull.number, title)
+        return WriteResult(revision=None, commit=commit, changed=frozenset(edits), review=review)
 
-    def _retire(self, branches: Mapping[str, str], keep: str | None) -> None:
-        """Close and delete review branches a newer change (or the merge) made obsolete."""
+    def _live(self, branch: str, base: str | None) -> Live:
         assert self.reviews is not None
-        for name in sorted(branches):
-            if name != keep:
-                self.reviews.close(name)
-                self.mirror.delete_branch(name)
+        head = self.mirror.fetch(branch)
+        change_id = current = None
+        if head is not None:
+            change_id = change_of(self.mirror.commit_message(head))
+            parents = self.mirror.parents(head)
+            current = parents == ([base] if base else []) or (
+                base is not None and len(parents) == 1 and self._on_branch(parents[0], base)
+            )
+        return Live(branch, change_id, bool(current), self.reviews.find_pull(branch, self.branch))
+
+    def _retire(self, live: Live, reason: str) -> None:
+        """Close the branch's open pull request (saying why) and delete the branch."""
+        assert self.reviews is not None
+        if live.pull is not None and live.pull.state == "open":
+            self.reviews.comment(live.pull, reason)
+            self.reviews.close_pull(live.pull)
+        self.mirror.delete_branch(live.branch)
+
+
+SUPERSEDED = "Closed by Mesh for Data: a newer pull request for the same plan replaces this one."
+WITHDRAWN = "Closed by Mesh for Data: `{target}` already holds this plan, so there is nothing left to review."
+
+
+def _with_change(message: str, change_id: str) -> str:
+    """The commit message with the change it holds as the last trailer."""
+    body = message.rstrip("\n")
+    last = body.rsplit("\n\n", 1)[-1]
+    trailers = all(re.match(r"^[A-Za-z0-9-]+: ", line) for line in last.splitlines())
+    return f"{body}{chr(10) if trailers else chr(10) * 2}{TRAILER_CHANGE}: {change_id}\n"
 
 
 def _change_id(edits: Mapping[str, bytes | None]) -> str:

@@ -14,6 +14,9 @@ from m4d.api.meta import Condition, ObjectRef, find_condition, set_condition
 from m4d.api.plotter import Plotter
 from m4d.controllers.application.planner import Plan
 
+# The Plotter controller's Committed reasons that mean a pull request holds the plan (open or rejected).
+REVIEW_REASONS = ("AwaitingReview", "ReviewRejected")
+
 
 def _merge(old: list[Condition], new: list[Condition], generation: int | None, now: datetime) -> list[Condition]:
     out = list(old)
@@ -41,6 +44,12 @@ def _overall(app: M4DApplication, plan: Plan, plotter: Plotter | None) -> Condit
     if plotter is None:
         return Condition(type="Ready", status="False", reason="Pending", message="no Plotter yet")
     status = plotter.status
+    committed = find_condition(status.conditions, "Committed") if status is not None else None
+    if committed is not None and committed.reason in REVIEW_REASONS:
+        # In review mode the plan waits for people: say where, so the user knows whom to ask.
+        return Condition(
+            type="Ready", status="False", reason=committed.reason, message=f"Plotter {plotter.key}: {committed.message}"
+        )
     if status is None or not status.ready:
         progress = f" ({status.ready_clusters} clusters ready)" if status and status.ready_clusters else ""
         detail = ""

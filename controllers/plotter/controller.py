@@ -16,6 +16,7 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
+from m4d.api.application import M4DApplication
 from m4d.api.cluster import MemberCluster
 from m4d.api.plotter import Plotter
 from m4d.cluster.interface import Cluster
@@ -58,8 +59,11 @@ class PlotterController(Controller[Plotter]):
         self.finalizer = FINALIZER
 
     @classmethod
-    def for_hub(cls, hub: Cluster, settings: GitOpsSettings, resync_period: float = 600.0) -> PlotterController:
-        return cls(hub, settings.open_writer(), settings.render_config(), resync_period=resync_period)
+    def for_hub(
+        cls, hub: Cluster, settings: GitOpsSettings, resync_period: float = 600.0, review_poll: float = 30.0
+    ) -> PlotterController:
+        writer = settings.open_writer()
+        return cls(hub, writer, settings.render_config(), resync_period=resync_period, review_poll=review_poll)
 
     def close(self) -> None:
         self.writer.close()
@@ -132,6 +136,8 @@ class PlotterController(Controller[Plotter]):
         # In review mode a Plotter's pull request holds its Blueprints only; registrations have their own.
         registrations = Rendered() if self.writer.mode == "review" else self._registrations(clusters)
         change = plotter_change(obj, clusters, self.config, registrations)
+        if self.writer.mode == "review":
+            change = replace(change, applications=self._application(obj))
         result = self.writer.write(change)
         if result.foreign:
             log.info("%s: the branch was moved by another writer; a full sync follows", obj.key)
@@ -143,6 +149,15 @@ class PlotterController(Controller[Plotter]):
         status = committed_status(obj, own, placed, result, self._still_there(result.revision), digests)
         requeue = self.review_poll if result.review is not None else self.resync_period
         return Outcome(status=status, requeue_after=requeue)
+
+    def _application(self, plotter: Plotter) -> dict[str, M4DApplication]:
+        """The application a review description explains (its intent, role and policy decisions)."""
+        ref = plotter.spec.application
+        try:
+            app = self.cluster.get(M4DApplication, ref.name, ref.namespace)
+        except NotFoundError:
+            return {}
+        return {f"{ref.namespace}/{ref.name}": app}
 
     def _still_there(self, head: str | None) -> StillThere:
         def still(revision: str, files: Mapping[str, bytes | None]) -> bool:

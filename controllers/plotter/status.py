@@ -11,10 +11,13 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 
 from m4d.api.meta import Condition, set_condition
-from m4d.api.plotter import ClusterState, Plotter, PlotterStatus
+from m4d.api.plotter import ClusterState, Plotter, PlotterStatus, ReviewStatus
+from m4d.generator.review import Review
 from m4d.generator.writer import WriteResult
 
 COMMITTED = "Committed"
+AWAITING_REVIEW = "AwaitingReview"
+REVIEW_REJECTED = "ReviewRejected"
 
 # (revision, {path: content}) -> does `revision` still hold exactly this content on the branch?
 StillThere = Callable[[str, Mapping[str, bytes | None]], bool]
@@ -47,20 +50,7 @@ def committed_status(
     current = plotter.status or PlotterStatus()
     generation = plotter.metadata.generation
     if result.review is not None:
-        review = result.review
-        clusters = dict(current.clusters)
-        for cluster, path in placed.items():
-            clusters.setdefault(cluster, ClusterState(blueprint=_name(path), spec_hash=digests.get(cluster)))
-        condition = Condition(
-            type=COMMITTED,
-            status="False",
-            reason="AwaitingReview",
-            message=f"changes wait for review on branch {review.branch} ({review.url or 'no link'}); merge to deliver",
-            observed_generation=generation,
-        )
-        return current.model_copy(
-            update={"clusters": clusters, "conditions": set_condition(current.conditions, condition)}
-        )
+        return _in_review(current, placed, digests, result.review, generation)
 
     clusters = {}
     for cluster, path in sorted(placed.items()):
@@ -111,5 +101,42 @@ def committed_status(
             # A Blueprint sent back to WaitApplied makes the plan not ready until the aggregator sees it applied.
             "ready": current.ready and ready == len(clusters),
             "ready_clusters": f"{ready}/{len(clusters)}",
+            "review": None,
         }
+    )
+
+
+def _in_review(
+    current: PlotterStatus,
+    placed: Mapping[str, str],
+    digests: Mapping[str, str],
+    review: Review,
+    generation: int | None,
+) -> PlotterStatus:
+    """Waiting in a pull request: the committed state (what the members run) stays as it is."""
+    clusters = dict(current.clusters)
+    for cluster, path in placed.items():
+        clusters.setdefault(cluster, ClusterState(blueprint=_name(path), spec_hash=digests.get(cluster)))
+    where = review.url or f"branch {review.branch}"
+    if review.state == "rejected":
+        reason = REVIEW_REJECTED
+        message = (
+            f"pull request {where} was closed without merging: this plan is not proposed again; "
+            "it is when the plan changes (or reopen and merge the pull request)"
+        )
+    else:
+        reason = AWAITING_REVIEW
+        message = f"changes wait for review in pull request {where} (branch {review.branch}); merge to deliver"
+    condition = Condition(
+        type=COMMITTED, status="False", reason=reason, message=message, observed_generation=generation
+    )
+    state = ReviewStatus(
+        state="Rejected" if review.state == "rejected" else "Open",
+        url=review.url,
+        branch=review.branch,
+        number=review.number or None,
+        commit=review.commit,
+    )
+    return current.model_copy(
+        update={"clusters": clusters, "conditions": set_condition(current.conditions, condition), "review": state}
     )

@@ -71,6 +71,17 @@ class ClusterState(Model):
     message: str | None = None
 
 
+class ReviewStatus(Model):
+    """The pull request a plan waits in (review mode): Open until merged; Rejected when it was closed
+    without merge (the same plan is not proposed again until it changes)."""
+
+    state: Literal["Open", "Rejected"]
+    url: str | None = Field(default=None, description="Where a reviewer finds the pull request")
+    branch: str
+    number: int | None = Field(default=None, description="The pull request's number on the Git host")
+    commit: str | None = Field(default=None, description="The commit under review")
+
+
 class PlotterStatus(Model):
     observed_generation: int | None = None
     ready: bool = False
@@ -79,6 +90,7 @@ class PlotterStatus(Model):
     clusters: dict[str, ClusterState] = Field(default_factory=dict)
     ready_clusters: str | None = Field(default=None, description="n/m clusters ready, for printing")
     endpoints: dict[str, Endpoint] = Field(default_factory=dict, description="Per asset id")
+    review: ReviewStatus | None = Field(default=None, description="The pull request the plan waits in, if any")
 
 
 class Plotter(Resource):

@@ -113,6 +113,7 @@ KINDS: tuple[KindInfo, ...] = (
             _ready(".status.ready"),
             PrinterColumn("Clusters", ".status.readyClusters"),
             PrinterColumn("Revision", ".status.committedRevision", priority=1),
+            PrinterColumn("Review", ".status.review.url", priority=1),
             _AGE,
         ),
     ),

@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 from kubernetes import config
 
+from tests.testenv import gitea as gitea_server
 from tests.testenv.locate import locate
 from tests.testenv.openbao import OpenBao, openbao_dev
 from tests.testenv.servers import ApiServer, ServerStartError, TestEnv, running
@@ -113,3 +114,18 @@ def kube_client() -> Iterator[Callable[[ApiServer], Any]]:
     yield make
     for client in made:
         client.close()
+
+
+@pytest.fixture(scope="session")
+def gitea() -> Iterator[gitea_server.Gitea]:
+    """A real Gitea with an admin token, once per session (tests/testenv/gitea.py). Tests make their own
+    repositories in it, so they do not see each other's pull requests."""
+    with ExitStack() as stack:
+        problem = ""
+        try:
+            server = stack.enter_context(gitea_server.running())
+        except (FileNotFoundError, gitea_server.ServerStartError) as error:
+            problem = f"Gitea could not start: {error}"
+        if problem:
+            pytest.fail(problem, pytrace=False)
+        yield server

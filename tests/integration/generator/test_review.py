@@ -1,4 +1,5 @@
-"""Review mode: a branch per change and a pull request description; the target moves only by a merge."""
+"""Review mode with the embedded default host (description files): one branch per subject, kept current;
+the target moves only by a merge. The same lifecycle on a real Gitea: tests/integration/git/test_review_gitea.py."""
 
 from __future__ import annotations
 
@@ -45,17 +46,19 @@ def test_review_branch_lifecycle(tmp_path: Path, bare: Path, daemon_url: str) ->
     (description,) = descriptions.iterdir()
     text = description.read_text()
     assert text.startswith("# Update default/app on member1\n")
-    assert "clusters/member1/blueprints/default-app-" in text and "M4D-Plotter-Generation: 2" in text
-    assert first.review.url == description.as_uri()
+    assert "`default-app-" in text and "Plotter `default/app`, generation 2" in text
+    assert first.review.url == description.as_uri() and first.review.state == "open"
+    message = git("--git-dir", str(bare), "log", "-1", "--format=%B", first.commit)
+    assert "M4D-Plotter-Generation: 2\n" in message and "\nM4D-Change: " in message
 
     again = writer.write(plotter_change(plotter("app", redact=("ssn", "email"), generation=2), clusters, CONFIG))
     assert again.commit == first.commit and again.review is not None and again.review.branch == branch
 
     newer = writer.write(plotter_change(plotter("app", redact=("phone",), generation=3), clusters, CONFIG))
-    assert newer.review is not None and newer.review.branch != branch
-    heads = branches(bare)
-    assert branch not in heads and newer.review.branch in heads  # superseded: closed and deleted
+    assert newer.review is not None and newer.review.branch == branch  # the same pull request, kept current
+    assert branches(bare)[branch] == newer.commit != first.commit  # force-pushed
     assert [p.name for p in descriptions.iterdir()] == [Path(newer.review.url or "").name]
+    assert "generation 3" in (descriptions / Path(newer.review.url or "").name).read_text()
 
     # A reviewer merges the pull request.
     clone = tmp_path / "clone"
@@ -70,7 +73,7 @@ def test_review_branch_lifecycle(tmp_path: Path, bare: Path, daemon_url: str) ->
     writer.close()
 
 
-def test_the_target_moving_rebases_the_review_branch(tmp_path: Path, bare: Path) -> None:
+def test_the_target_moving_elsewhere_leaves_the_review_branch_alone(tmp_path: Path, bare: Path) -> None:
     clusters = members(1)
     direct = GitOpsWriter(Mirror(tmp_path / "direct", Remote.parse(str(bare))))
     direct.write(full_change([plotter("a"), plotter("b")], clusters, CONFIG)[0])
@@ -82,8 +85,8 @@ def test_the_target_moving_rebases_the_review_branch(tmp_path: Path, bare: Path)
     moved = direct.write(plotter_change(plotter("b", generation=2, redact=("y",)), clusters, CONFIG)).commit
     second = review.write(change)
     assert second.review is not None and first.review is not None
-    assert second.review.branch == first.review.branch  # the same change keeps its branch
-    assert second.commit != first.commit
-    assert git("--git-dir", str(bare), "rev-parse", f"{second.commit}^").strip() == moved
+    assert second.review.branch == first.review.branch  # the same change keeps its branch and commit:
+    assert second.commit == first.commit  # no force-push for every merge elsewhere
+    assert git("--git-dir", str(bare), "merge-base", "--is-ancestor", f"{second.commit}^", moved or "") == ""
     direct.close()
     review.close()

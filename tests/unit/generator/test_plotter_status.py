@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from m4d.api.meta import find_condition
 from m4d.api.plotter import ClusterState, PlotterStatus
 from m4d.controllers.plotter.status import committed_status
-from m4d.generator.review import PullRequest
+from m4d.generator.review import Review
 from m4d.generator.writer import WriteResult
 from tests.unit.generator.plans import plotter
 
@@ -60,9 +60,27 @@ def test_nothing_changed_keeps_a_revision_that_still_holds() -> None:
 def test_awaiting_review_keeps_the_committed_state() -> None:
     p = plotter()
     p.status = PlotterStatus(committed_revision="old")
-    request = PullRequest("m4d/review/x/1", "main", "t", "b", "c1", url="file:///r.md")
+    request = Review("m4d/review/x/1", "main", "open", "c1", url="https://git/pulls/3", number=3)
     status = committed_status(p, {P1: b"a"}, {"m1": P1}, WriteResult(revision=None, commit="c1", review=request), never)
     assert status.committed_revision == "old"
     assert status.clusters["m1"].phase == "Pending" and status.clusters["m1"].committed_revision is None
     committed = find_condition(status.conditions, "Committed")
     assert committed is not None and committed.reason == "AwaitingReview" and "m4d/review/x/1" in committed.message
+    assert "https://git/pulls/3" in committed.message
+    assert status.review is not None and (status.review.state, status.review.url) == ("Open", "https://git/pulls/3")
+
+
+def test_a_rejected_pull_request_is_named_and_merge_clears_the_review() -> None:
+    p = plotter()
+    p.status = PlotterStatus(committed_revision="old")
+    request = Review("m4d/review/x/1", "main", "rejected", "c1", url="https://git/pulls/3", number=3)
+    status = committed_status(p, {P1: b"a"}, {"m1": P1}, WriteResult(revision=None, commit="c1", review=request), never)
+    committed = find_condition(status.conditions, "Committed")
+    assert committed is not None and committed.reason == "ReviewRejected" and committed.status == "False"
+    assert "https://git/pulls/3" in committed.message and "closed without merging" in committed.message
+    assert status.review is not None and status.review.state == "Rejected"
+    # Merged later (reopened by a person): the branch holds it, the review is over.
+    p.status = status
+    merged = committed_status(p, {P1: b"a"}, {"m1": P1}, WriteResult(revision="m", commit=None), always)
+    committed = find_condition(merged.conditions, "Committed")
+    assert committed is not None and committed.reason == "Committed" and merged.review is None
