@@ -107,9 +107,8 @@ def onboard(
     )
     write = done.write
     if write.review is not None:
-        ctx.console.print(
-            f"registration awaits review on branch {write.review.branch}: {write.review.url}", soft_wrap=True
-        )
+        state = "was rejected (closed without merge)" if write.review.state == "rejected" else "awaits review"
+        ctx.console.print(f"registration {state} on branch {write.review.branch}: {write.review.url}", soft_wrap=True)
     elif write.commit:
         ctx.console.print(
             f"registered in {settings.remote.url} at {write.commit[:12]}", highlight=False, soft_wrap=True

@@ -33,7 +33,8 @@ def gitops_options(command: F) -> F:
             "--gitops-mode",
             envvar="M4D_GITOPS_MODE",
             type=click.Choice(["direct", "review"]),
-            help="direct: commit to the branch; review: a branch and pull request description per change.",
+            help="direct: commit to the branch; review: a pull request per change (on the Git host hub.yaml "
+            "gitHosts names for the repository, else description files).",
         ),
     ]
     for option in reversed(options):
@@ -42,10 +43,11 @@ def gitops_options(command: F) -> F:
 
 
 def gitops_settings(ctx: CliContext, repo: str | None, branch: str | None, mode: str | None) -> Any:
-    from m4d.generator.settings import GitOpsSettings  # noqa: PLC0415 - keep `m4d --help` fast
+    from m4d.generator.settings import GitOpsSettings, load_git_hosts  # noqa: PLC0415 - keep `m4d --help` fast
 
     layout = ctx.target.layout
-    return GitOpsSettings.resolve(layout.gitops_repo, layout.root, repo=repo, branch=branch, mode=mode)
+    hosts = load_git_hosts(layout.root / "hub.yaml")  # review mode's pull requests go to the repository's host
+    return GitOpsSettings.resolve(layout.gitops_repo, layout.root, repo=repo, branch=branch, mode=mode, hosts=hosts)
 
 
 @click.group()
@@ -115,7 +117,8 @@ def sync(ctx: CliContext, gitops_repo: str | None, gitops_branch: str | None, gi
     finally:
         writer.close()
     if result.review is not None:
-        ctx.console.print(f"review branch {result.review.branch}: {result.review.url}", soft_wrap=True)
+        state = "rejected (closed without merge)" if result.review.state == "rejected" else "awaits review"
+        ctx.console.print(f"the sync {state}: {result.review.url} (branch {result.review.branch})", soft_wrap=True)
     elif result.commit:
         ctx.console.print(
             f"committed {result.commit[:12]} to {settings.branch}: {len(result.changed)} files changed", soft_wrap=True
@@ -144,6 +147,12 @@ def show(ctx: CliContext, gitops_repo: str | None, gitops_branch: str | None, gi
     ctx.console.print(f"repository {settings.remote.url}", highlight=False, soft_wrap=True)
     ctx.console.print(f"branch     {settings.branch} at {head or '(no commits yet)'}", highlight=False, soft_wrap=True)
     ctx.console.print(f"mode       {settings.mode}", highlight=False, soft_wrap=True)
+    if settings.host is not None:
+        host = settings.host
+        where = f"{host.server_url()} project {host.project_path()}"
+        ctx.console.print(
+            f"git host   {host.provider} {where} (token {host.token_ref})", highlight=False, soft_wrap=True
+        )
 
 
 COMMANDS = [gitops]

@@ -86,9 +86,7 @@ class GitOpsSettings:
             embedded_repo=embedded,
             argocd_namespace=os.environ.get(ENV_ARGOCD_NAMESPACE) or "argocd",
             argocd_url=os.environ.get(ENV_ARGOCD_URL) or None,
-            host=_host(
-                remote, hosts, host or os.environ.get(ENV_HOST), host_token or os.environ.get(ENV_HOST_TOKEN)
-            ),
+            host=_host(remote, hosts, host or os.environ.get(ENV_HOST), host_token or os.environ.get(ENV_HOST_TOKEN)),
         )
 
     def render_config(self) -> RenderConfig:

@@ -6,10 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from m4d.cluster.connect import HubLayout
 from m4d.errors import PermanentError
 from m4d.generator.review import DescriptionFiles
-from m4d.generator.settings import GitOpsSettings
+from m4d.generator.settings import GitOpsSettings, load_git_hosts
 from m4d.git.host import HostSettings, resolve_token
 
 REPO = "https://git.example.com/platform/gitops.git"
@@ -46,28 +45,31 @@ def test_settings_derive_the_api_url_and_project() -> None:
 def test_gitops_settings_pick_the_host_of_their_repository(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     for name in ("M4D_GIT_HOST", "M4D_GIT_HOST_TOKEN_REF", "M4D_GITOPS_REPO", "M4D_GITOPS_MODE"):
         monkeypatch.delenv(name, raising=False)
-    layout = HubLayout(tmp_path)
-    (tmp_path / "hub.yaml").write_text(
-        f"gitHosts:\n  - repository: {REPO}\n    provider: forgejo\n    tokenRef: env:GITEA_TOKEN\n"
-    )
-    chosen = GitOpsSettings.resolve(layout, repo=REPO, mode="review")
+    hub_yaml = tmp_path / "hub.yaml"
+    hub_yaml.write_text(f"gitHosts:\n  - repository: {REPO}\n    provider: forgejo\n    tokenRef: env:GITEA_TOKEN\n")
+
+    def resolve(repo: str, mode: str | None = None) -> GitOpsSettings:
+        hosts = load_git_hosts(hub_yaml)
+        return GitOpsSettings.resolve(tmp_path / "gitops.git", tmp_path, repo=repo, mode=mode, hosts=hosts)
+
+    chosen = resolve(REPO, mode="review")
     assert chosen.host is not None and chosen.host.provider == "forgejo"
-    other = GitOpsSettings.resolve(layout, repo="https://git.example.com/platform/x.git", mode="review")
+    other = resolve("https://git.example.com/platform/x.git", mode="review")
     assert other.host is None
     assert isinstance(other.open_writer().reviews, DescriptionFiles)  # the embedded default
     with pytest.raises(PermanentError, match="GITEA_TOKEN is not set"):
         chosen.open_writer()  # the token is read when the host is opened
     monkeypatch.setenv("M4D_GIT_HOST", "gitea")
     monkeypatch.setenv("M4D_GIT_HOST_TOKEN_REF", "file:/run/token")
-    overridden = GitOpsSettings.resolve(layout, repo=REPO)
+    overridden = resolve(REPO)
     assert overridden.host is not None and (overridden.host.provider, overridden.host.token_ref) == (
         "gitea",
         "file:/run/token",
     )
     monkeypatch.setenv("M4D_GIT_HOST", "gitlab")
     with pytest.raises(PermanentError, match="gitea, forgejo"):
-        GitOpsSettings.resolve(layout, repo=REPO)
-    (tmp_path / "hub.yaml").write_text("gitHosts:\n  - repository: x\n")
+        resolve(REPO)
+    hub_yaml.write_text("gitHosts:\n  - repository: x\n")
     monkeypatch.delenv("M4D_GIT_HOST")
     with pytest.raises(PermanentError, match="gitHosts is invalid"):
-        GitOpsSettings.resolve(layout, repo=REPO)
+        resolve(REPO)
