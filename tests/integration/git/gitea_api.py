@@ -4,6 +4,7 @@ merge or close pull requests, read comments. (The product's own client is m4d.gi
 from __future__ import annotations
 
 import secrets
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -47,8 +48,22 @@ class GiteaRepo:
     def pull(self, number: int) -> dict[str, Any]:
         return dict(self._api("GET", f"/pulls/{number}"))
 
-    def merge(self, number: int) -> None:
-        self._api("POST", f"/pulls/{number}/merge", {"Do": "merge", "delete_branch_after_merge": False})
+    def merge(self, number: int, timeout: float = 60.0) -> None:
+        """Merge as a person would, once Gitea has finished checking the pull request (it refuses a merge
+        with 405 "try again later" while its background mergeability check runs, longer on a busy machine)."""
+        deadline = time.monotonic() + timeout
+        body = {"Do": "merge", "delete_branch_after_merge": False}
+        while True:
+            with httpx.Client(base_url=f"{self.server.url}/api/v1", timeout=30) as client:
+                response = client.post(
+                    f"/repos/{self.owner}/{self.name}/pulls/{number}/merge", json=body,
+                    headers={"Authorization": f"token {self.server.token}"},
+                )  # fmt: skip
+            if response.status_code < 300:
+                return
+            if response.status_code != 405 or "try again later" not in response.text or time.monotonic() > deadline:
+                raise AssertionError(f"merge #{number}: {response.status_code} {response.text[:500]}")
+            time.sleep(0.3)
 
     def close(self, number: int) -> None:
         self._api("PATCH", f"/pulls/{number}", {"state": "closed"})
