@@ -95,3 +95,21 @@ def test_rejected_stays_rejected_until_the_plan_changes_and_back_to_main_withdra
     assert repo.branches() == ["main"]
     direct.close()
     review.close()
+
+
+def test_churn_keeps_one_pull_request(gitea: Gitea, tmp_path: Path) -> None:
+    repo = new_repo(gitea)
+    clusters = members(1)
+    direct, review = writers(repo, tmp_path)
+    direct.write(full_change([plotter("app")], clusters, CONFIG)[0])
+    results = [
+        review.write(plotter_change(plotter("app", generation=g, redact=(f"c{g}",)), clusters, CONFIG))
+        for g in range(2, 10)
+    ]
+    numbers = {r.review.number for r in results if r.review is not None}
+    (pull,) = repo.pulls()  # eight plans, one pull request
+    assert numbers == {pull["number"]} and pull["head"]["sha"] == results[-1].commit
+    assert "generation 9" in pull["body"] and "RedactColumn(c9)" in pull["body"]
+    assert repo.comments(pull["number"]) == []  # and no comment per update either
+    direct.close()
+    review.close()
