@@ -59,15 +59,26 @@ def _size(n: int) -> str:
     return f"{n / MiB:.1f} MiB" if n >= MiB else f"{n:,} bytes"
 
 
+def _at(data: bytes, index: int) -> str:
+    line = data.count(b"\n", 0, index) + 1
+    column = index - (data.rfind(b"\n", 0, index) + 1) + 1
+    return f"byte 0x{data[index : index + 1].hex()} at line {line}, column {column}"
+
+
 def decode(data: bytes, source: str) -> str:
-    """UTF-8 text (a leading byte-order mark is dropped), or an error naming the first bad byte's place."""
+    """UTF-8 text (a leading byte-order mark is dropped), or an error naming the first bad byte's place.
+
+    NUL is valid UTF-8 but never part of YAML or JSON text: it means UTF-16 (without a byte-order mark)
+    or binary data, and is refused as such.
+    """
     try:
-        return data.decode("utf-8-sig")
+        text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        line = data.count(b"\n", 0, exc.start) + 1
-        column = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
-        bad = data[exc.start : exc.start + 1].hex()
-        raise _refuse(source, f"is not UTF-8 text: byte 0x{bad} at line {line}, column {column}") from None
+        raise _refuse(source, f"is not UTF-8 text: {_at(data, exc.start)}") from None
+    nul = data.find(b"\x00")
+    if nul >= 0:
+        raise _refuse(source, f"is not UTF-8 text: {_at(data, nul)} (UTF-16, or binary data?)")
+    return text
 
 
 def read_text(path: str | Path, limit: int = FILE_BYTES, source: str | None = None) -> str:
@@ -99,12 +110,8 @@ class _StrictLoader(_LOADER):  # type: ignore[misc]
             key = _json_key(self.construct_object(key_node), key_node)
             if key in seen:
                 first = seen[key].start_mark
-                raise ConstructorError(
-                    f"while reading a mapping (key {key!r} first at line {first.line + 1})",
-                    None,
-                    f"duplicate key {key!r}",
-                    key_node.start_mark,
-                )
+                problem = f"duplicate key {key!r} (first at line {first.line + 1})"
+                raise ConstructorError(None, None, problem, key_node.start_mark)
             seen[key] = key_node
         self.flatten_mapping(node)
         mapping: dict[str, Any] = {}
@@ -131,7 +138,13 @@ def _json_key(key: Any, node: Node) -> str:
         return "true" if key else "false"
     if isinstance(key, int):
         return str(key)
-    raise ConstructorError(None, None, f"a mapping key must be text, not {type(key).__name__}", node.start_mark)
+    raise ConstructorError(None, None, f"a mapping key must be text, not {_kind(key)}", node.start_mark)
+
+
+def _kind(value: Any) -> str:
+    names = {type(None): "null", float: "a number", list: "a list", dict: "a mapping", bytes: "binary data",
+             set: "a set", tuple: "an ordered mapping"}  # fmt: skip
+    return names.get(type(value), type(value).__name__)
 
 
 def _measure(root: Node, limits: Limits) -> str | None:
@@ -174,7 +187,7 @@ def _check_values(value: Any, where: str, limits: Limits) -> str | None:
         elif isinstance(item, float) and not math.isfinite(item):
             return f"{where}: {item} is not a number JSON can hold"
         elif not isinstance(item, str | int | float | bool) and item is not None:
-            return f"{where}: a {type(item).__name__} value cannot be stored (only text, numbers, lists, mappings)"
+            return f"{where}: {_kind(item)} cannot be stored (only text, numbers, lists, mappings)"
     return None
 
 
@@ -204,8 +217,7 @@ def _problem(exc: yaml.YAMLError, text: str) -> str:
     mark = getattr(exc, "problem_mark", None)
     where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
     problem = getattr(exc, "problem", None) or str(exc)
-    context = getattr(exc, "context", None)
-    return f"not valid YAML{where}: {problem}" + (f" ({context})" if context and "duplicate" in problem else "")
+    return f"not valid YAML{where}: {problem}"
 
 
 def yaml_documents(text: str, source: str, limits: Limits = RESOURCE_LIMITS) -> Iterator[Loaded]:
