@@ -32,7 +32,7 @@ from m4d.api.strict import load_yaml_file
 from m4d.cluster.connect import HubLayout
 from m4d.cluster.interface import Cluster
 from m4d.connectors.catalog.model import pydantic_errors
-from m4d.connectors.select import open_catalog, open_policy_manager
+from m4d.connectors.select import open_catalog, open_policy_manager, spec_errors
 from m4d.controllers.aggregator.controller import AggregatorController
 from m4d.controllers.aggregator.status import HEARTBEAT_TIMEOUT
 from m4d.controllers.application.controller import ApplicationController
@@ -94,6 +94,9 @@ class HubConfig:
             settings = HubFile.model_validate(raw)
         except ValidationError as exc:
             raise InvalidError(str(path), pydantic_errors(exc)) from None
+        bad_specs = spec_errors(settings.catalog, settings.policy)
+        if bad_specs:
+            raise InvalidError(str(path), bad_specs)
         return replace(
             config,
             catalog=settings.catalog or config.catalog,

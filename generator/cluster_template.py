@@ -82,7 +82,7 @@ def load_template(name_or_path: str, folder: Path | None = None) -> ClusterTempl
     if not path.is_file():
         known = ", ".join(available(folder)) or f"none in {folder}"
         raise NotFoundError(f"no cluster template {name_or_path!r} (templates: {known})")
-    raw = load_yaml_file(path, source=f"cluster template {path}")  # UTF-8, strict YAML, size and depth
+    raw = load_yaml_file(path, source=f"cluster template {path}") or {}  # UTF-8, strict YAML, size, depth
     try:
         body = TemplateFile.model_validate(raw)
     except ValidationError as exc:
@@ -148,4 +148,4 @@ def render_spec(template: ClusterTemplate, given: dict[str, str]) -> MemberClust
         return MemberClusterSpec.model_validate(spec)
     except ValidationError as exc:
         problems = [FieldError("spec." + ".".join(str(p) for p in e["loc"]), e["msg"]) for e in exc.errors()]
-        raise InvalidError(f"MemberCluster from template {template.name}", problems) from None
+        raise InvalidError(f"MemberCluster from template {template.path}", problems) from None

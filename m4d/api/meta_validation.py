@@ -30,7 +30,7 @@ _OWNER_FIELDS = ("apiVersion", "kind", "name", "uid")
 
 # The name part of a qualified name (label and annotation keys, finalizers) and a label value.
 _QUALIFIED_NAME = re.compile(r"^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$")
-_LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
+LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
 ANNOTATIONS_MAX_BYTES = 256 * 1024
 
 
@@ -82,7 +82,7 @@ def _check_map(meta: dict[str, Any], field: str, errors: list[FieldError]) -> di
 
 def _check_labels(meta: dict[str, Any], errors: list[FieldError]) -> None:
     for key, value in _check_map(meta, "labels", errors).items():
-        if len(value) > 63 or not _LABEL_VALUE.match(value):
+        if len(value) > 63 or not LABEL_VALUE.match(value):
             errors.append(
                 FieldError(
                     "metadata.labels",

@@ -146,6 +146,10 @@ class LocalCluster(Cluster):
             return ""
         return namespace or "default"
 
+    def _missing(self, info: KindInfo, name: str, ns: str) -> NotFoundError:
+        where = f" in namespace {ns}" if ns else ""
+        return NotFoundError(f"{info.kind} {name!r} not found{where} on cluster {self.name}")
+
     def _decode(self, kind: type[R], body: str) -> R:
         return kind.model_validate(json.loads(body))
 
@@ -225,8 +229,7 @@ class LocalCluster(Cluster):
                 .fetchone()
             )
         if row is None:
-            where = f" in namespace {ns}" if ns else ""
-            raise NotFoundError(f"{info.kind} {name!r} not found{where} on cluster {self.name}")
+            raise self._missing(info, name, ns)
         return self._decode(kind, row[0])
 
     def _current_rv(self, db: sqlite3.Connection) -> int:
@@ -394,7 +397,7 @@ class LocalCluster(Cluster):
         with self._tx(dry_run) as db:
             current = self._row(db, info, ns, obj.name)
             if current is None:
-                raise NotFoundError(f"{info.kind} {obj.name!r} not found on cluster {self.name}")
+                raise self._missing(info, obj.name, ns)
             self._check_precondition(info, obj, current)
             deleting = "deletionTimestamp" in current["metadata"]
             body = {**_spec_of(new), "apiVersion": info.api_version, "kind": info.kind}
@@ -424,7 +427,7 @@ class LocalCluster(Cluster):
         with self._tx() as db:
             current = self._row(db, info, ns, obj.name)
             if current is None:
-                raise NotFoundError(f"{info.kind} {obj.name!r} not found on cluster {self.name}")
+                raise self._missing(info, obj.name, ns)
             self._check_precondition(info, obj, current)
             candidate = {**current, "status": obj.status.wire() if obj.status is not None else None}  # type: ignore[attr-defined]
             candidate = {k: v for k, v in candidate.items() if v is not None}
@@ -467,7 +470,7 @@ class LocalCluster(Cluster):
         with self._tx() as db:
             current = self._row(db, info, ns, name)
             if current is None:
-                raise NotFoundError(f"{info.kind} {name!r} not found on cluster {self.name}")
+                raise self._missing(info, name, ns)
             body = json.loads(json.dumps(current))
             if body["metadata"].get("finalizers"):
                 if "deletionTimestamp" in body["metadata"]:

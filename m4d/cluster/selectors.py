@@ -6,6 +6,7 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
+from m4d.api.meta_validation import LABEL_VALUE, qualified_name_problem
 from m4d.errors import FieldError, InvalidError
 
 Operator = Literal["=", "!=", "in", "notin", "exists", "!"]
@@ -62,6 +63,18 @@ class Selector:
         return ",".join(parts)
 
 
+def _checked(requirement: Requirement, text: str) -> Requirement:
+    """Keys and values as the API server checks them (a selector with a bad key is refused, not empty)."""
+    problem = qualified_name_problem(requirement.key)
+    if problem is not None:
+        raise InvalidError("label selector", [FieldError("labelSelector", f"key {requirement.key!r}: {problem}")])
+    for value in requirement.values:
+        if len(value) > 63 or not LABEL_VALUE.match(value):
+            why = "must be at most 63 characters of alphanumerics, '-', '_' or '.', starting and ending alphanumeric"
+            raise InvalidError("label selector", [FieldError("labelSelector", f"value {value!r}: {why}")])
+    return requirement
+
+
 def parse_selector(text: str | None) -> Selector:
     if not text or not text.strip():
         return Selector()
@@ -83,7 +96,7 @@ def parse_selector(text: str | None) -> Selector:
             requirements.append(Requirement(m["key"], "in" if m["setop"] == "in" else "notin", values))
         else:
             requirements.append(Requirement(m["key"], "exists"))
-    return Selector(tuple(requirements))
+    return Selector(tuple(_checked(r, text) for r in requirements))
 
 
 def selector_from_labels(labels: dict[str, str]) -> str:

@@ -27,6 +27,18 @@ CATALOG_SCHEMES = ("file", "fybrik")
 POLICY_SCHEMES = ("builtin", "opa", "fybrik")
 
 
+def spec_errors(catalog: str | None, policy: str | None) -> list[FieldError]:
+    """What is wrong with these specs (empty when both are usable or not given)."""
+    errors: list[FieldError] = []
+    for field, spec, schemes in (("catalog", catalog, CATALOG_SCHEMES), ("policy", policy, POLICY_SCHEMES)):
+        if spec is not None:
+            try:
+                _split(spec, schemes, field)
+            except InvalidError as exc:
+                errors += [FieldError(e.path, f"{e.message} (got {spec!r})") for e in exc.errors]
+    return errors
+
+
 def _split(spec: str, schemes: tuple[str, ...], field: str) -> tuple[str, str]:
     scheme, sep, rest = spec.partition(":")
     if not sep or scheme not in schemes or not rest:
