@@ -17,10 +17,16 @@ import click
 from m4d.cli.context import CliContext, pass_context
 
 F = TypeVar("F", bound=Callable[..., Any])
+_HOST_META = "m4d.git_host"
+
+
+def _remember_host(ctx: click.Context, param: click.Parameter, value: str | None) -> None:
+    # Kept on the click context rather than passed to every command that takes the GitOps options.
+    ctx.meta.setdefault(_HOST_META, {})[param.name] = value
 
 
 def gitops_options(command: F) -> F:
-    """--gitops-repo, --gitops-branch, --gitops-mode (also for `m4d hub run`)."""
+    """--gitops-repo, --gitops-branch, --gitops-mode, --git-host, --git-host-token-ref (also for `m4d hub run`)."""
     options = [
         click.option(
             "--gitops-repo",
@@ -36,6 +42,22 @@ def gitops_options(command: F) -> F:
             help="direct: commit to the branch; review: a pull request per change (on the Git host hub.yaml "
             "gitHosts names for the repository, else description files).",
         ),
+        click.option(
+            "--git-host",
+            envvar="M4D_GIT_HOST",
+            type=click.Choice(["gitea", "forgejo"]),
+            expose_value=False,
+            callback=_remember_host,
+            help="Review mode: the Git host's API that takes the pull requests (default: hub.yaml gitHosts).",
+        ),
+        click.option(
+            "--git-host-token-ref",
+            envvar="M4D_GIT_HOST_TOKEN_REF",
+            metavar="env:NAME|file:PATH",
+            expose_value=False,
+            callback=_remember_host,
+            help="Where the Git host's API token is (never the token itself).",
+        ),
     ]
     for option in reversed(options):
         command = option(command)
@@ -47,7 +69,17 @@ def gitops_settings(ctx: CliContext, repo: str | None, branch: str | None, mode:
 
     layout = ctx.target.layout
     hosts = load_git_hosts(layout.root / "hub.yaml")  # review mode's pull requests go to the repository's host
-    return GitOpsSettings.resolve(layout.gitops_repo, layout.root, repo=repo, branch=branch, mode=mode, hosts=hosts)
+    chosen = click.get_current_context().meta.get(_HOST_META, {})
+    return GitOpsSettings.resolve(
+        layout.gitops_repo,
+        layout.root,
+        repo=repo,
+        branch=branch,
+        mode=mode,
+        hosts=hosts,
+        host=chosen.get("git_host"),
+        host_token=chosen.get("git_host_token_ref"),
+    )
 
 
 @click.group()

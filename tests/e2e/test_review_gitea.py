@@ -54,6 +54,15 @@ class Hub:
         assert done.returncode == 0, f"m4d {' '.join(args)}:\n{done.stdout}{done.stderr}"
         return done.stdout
 
+    def configure_host(self) -> None:
+        """hub.yaml names the repository's Git host (the hub reads it; onboarding used flags)."""
+        settings = {
+            "heartbeatTimeout": 4.0,
+            "reviewPoll": 0.5,
+            "gitHosts": [{"repository": self.repo.clone_url, "provider": "gitea", "tokenRef": f"env:{TOKEN_ENV}"}],
+        }
+        (self.paths.hub / "hub.yaml").write_text(yaml.safe_dump(settings))
+
     def start(self, name: str, *args: str) -> None:
         services.start(self.paths.hub, services.Service(name, args), env=self.env)
 
@@ -96,15 +105,6 @@ def reason(conditions: list, kind: str) -> str | None:  # type: ignore[type-arg]
 def hub(gitea: Gitea, tmp_path: Path) -> Iterator[Hub]:
     repo = new_repo(gitea, "review-e2e")
     paths = world.prepare(tmp_path / "hub", rows=2_000)
-    (paths.hub / "hub.yaml").write_text(
-        yaml.safe_dump(
-            {
-                "heartbeatTimeout": 4.0,
-                "reviewPoll": 0.5,
-                "gitHosts": [{"repository": repo.clone_url, "provider": "gitea", "tokenRef": f"env:{TOKEN_ENV}"}],
-            }
-        )
-    )
     env = {
         **os.environ,
         "M4D_GITOPS_REPO": repo.clone_url,
@@ -122,15 +122,20 @@ def hub(gitea: Gitea, tmp_path: Path) -> Iterator[Hub]:
 
 def test_review_flow_on_gitea(hub: Hub, gitea: Gitea) -> None:
     repo = hub.repo
-    # Onboarding in review mode: the registrations wait in one pull request, merged by a cluster admin.
+    # Onboarding in review mode, the Git host given on the command line (its token in a file): the
+    # registrations wait in one pull request, merged by a cluster admin.
+    token_file = hub.paths.hub / "gitea-token"
+    token_file.write_text(gitea.token)
+    host = ("--gitops-mode", "review", "--git-host", "gitea", "--git-host-token-ref", f"file:{token_file}")
     for name, region in CLUSTERS:
-        out = hub.m4d("cluster", "onboard", name, "--template", "plain", "--region", region, "--gitops-mode", "review")
+        out = hub.m4d("cluster", "onboard", name, "--template", "plain", "--region", region, *host)
         assert "registration awaits review" in out and f"{gitea.url}/{repo.project}/pulls/" in out
     (registration,) = repo.pulls()
     assert "argocd/clusters/eu-fr-1.yaml" in registration["body"]  # both clusters, one pull request
     repo.merge(registration["number"])
 
     hub.m4d("apply", "-f", str(hub.paths.descriptors), "-f", str(hub.paths.resources))
+    hub.configure_host()
     hub.start("hub", "hub", "run", "--gitops-mode", "review")
     hub.start("sync", "sync", "--repo", str(gitea.repo_path(repo.owner, repo.name)))
     for name, _ in CLUSTERS:
