@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import logging
+import os
+import socket
+import threading
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
@@ -55,11 +58,12 @@ def hub_config(
     policy_default: str | None,
     taxonomy: tuple[Path, ...],
     connector_timeout: float | None,
+    config_file: Path | None = None,
 ) -> HubConfig:
     """hub.yaml of the hub directory, overridden by the options given."""
     from m4d.controllers.hub import HubConfig  # noqa: PLC0415 - keep `m4d --help` fast
 
-    config = HubConfig.load(ctx.target.layout)
+    config = HubConfig.load(ctx.target.layout, config_file)
     return replace(
         config,
         catalog=catalog or config.catalog,
@@ -88,6 +92,20 @@ def hub() -> None:
     default=None,
     help="Objects each controller reconciles at once (default: hub.yaml, else 4).",
 )
+@click.option(
+    "--config",
+    "config_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="The hub's settings file (default: <hub dir>/hub.yaml when present).",
+)
+@click.option(
+    "--leader-elect",
+    is_flag=True,
+    help="Reconcile only while holding the hub's Lease (several replicas on Kubernetes; one leads).",
+)
+@click.option("--lease-namespace", envvar="POD_NAMESPACE", default="m4d-system", show_default=True,
+              help="Namespace of the Lease (default: $POD_NAMESPACE).")  # fmt: skip
+@click.option("--lease-name", default="m4d-hub", show_default=True, help="Name of the Lease.")
 @click.option("-v", "--verbose", is_flag=True, help="Log every reconcile.")
 @pass_context
 def run(
@@ -105,6 +123,10 @@ def run(
     timeout: float,
     resync: float | None,
     workers: int | None,
+    config_file: Path | None,
+    leader_elect: bool,
+    lease_namespace: str,
+    lease_name: str,
     verbose: bool,
 ) -> None:
     """Run the hub controllers until stopped (Ctrl-C or SIGTERM), or with --until-idle until idle.
@@ -116,7 +138,11 @@ def run(
     from m4d.runtime.manager import Manager  # noqa: PLC0415
 
     setup_logging(logging.DEBUG if verbose else logging.WARNING)
-    config = hub_config(ctx, catalog, policy, policy_default, taxonomy, connector_timeout)
+    if leader_elect and (until_idle or not ctx.target.is_kubernetes):
+        raise click.UsageError(
+            "--leader-elect needs a Kubernetes hub (--in-cluster or --kube-context), not --until-idle"
+        )
+    config = hub_config(ctx, catalog, policy, policy_default, taxonomy, connector_timeout, config_file)
     config = replace(
         config,
         resync_after=resync or config.resync_after,
@@ -137,9 +163,29 @@ def run(
             failing = manager.failing()
             detail = "".join(f"\n  {key}: {message}" for key, message in sorted(failing.items()))
             raise click.ClickException(f"not idle after {timeout:g}s{detail or ' (still busy)'}")
-        manager.run(stop_event(ctx.err))
+        stop = stop_event(ctx.err)
+        if leader_elect:
+            _run_elected(ctx, manager, stop, lease_namespace, lease_name)
+        else:
+            manager.run(stop)
     finally:
         built.close()
+
+
+def _run_elected(ctx: CliContext, manager: Any, stop: threading.Event, namespace: str, name: str) -> None:
+    """Run the controllers while this replica leads; exit 1 if leadership is lost (to start again)."""
+    from m4d.cluster.kube import KubeCluster  # noqa: PLC0415
+    from m4d.runtime.leader import LeaderElector, LostLeadership  # noqa: PLC0415
+
+    hub = ctx.hub()
+    assert isinstance(hub, KubeCluster)
+    identity = os.environ.get("POD_NAME") or f"{socket.gethostname()}-{os.getpid()}"
+    elector = LeaderElector(hub.manifests, namespace, name, identity)
+    ctx.err.print(f"{identity}: waiting to lead (lease {namespace}/{name})")
+    try:
+        elector.run(stop, manager.run)
+    except LostLeadership as exc:
+        raise click.ClickException(str(exc)) from None
 
 
 COMMANDS = [hub]

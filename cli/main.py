@@ -50,12 +50,18 @@ COMMANDS = (
     metavar="CTX",
     help="Use this kubeconfig context (a real hub cluster) instead of the embedded hub.",
 )
+@click.option(
+    "--in-cluster",
+    envvar="M4D_IN_CLUSTER",
+    is_flag=True,
+    help="The hub is the cluster this runs in (a pod's service account: how the hub's Deployment runs).",
+)
 @click.option("-v", "--verbose", "_verbose", is_flag=True, help="Show a traceback for internal errors (bugs).")
 @click.version_option(__version__, prog_name="m4d")
 @click.pass_context
-def cli(ctx: click.Context, hub_dir: str, kube_context: str | None, _verbose: bool) -> None:
+def cli(ctx: click.Context, hub_dir: str, kube_context: str | None, in_cluster: bool, _verbose: bool) -> None:
     """Mesh for Data: governed data access for applications, delivered to clusters through GitOps."""
-    state = CliContext(target=Target.from_env(hub_dir, kube_context))
+    state = CliContext(target=Target.from_env(hub_dir, kube_context, in_cluster))
     ctx.obj = state
     ctx.call_on_close(state.close)
 

@@ -22,6 +22,11 @@ from m4d.cli.signals import setup_logging, stop_event
     help="The member's kubeconfig context: modules become Deployments/Jobs there, run by the member's nodes "
     "(default: embedded store, modules run as local processes from the Blueprint).",
 )
+@click.option(
+    "--member-in-cluster",
+    is_flag=True,
+    help="The member is the cluster this runs in (the agent's Deployment on its member).",
+)
 @click.option("--workdir", type=click.Path(file_okay=False, path_type=Path), help="Where module instances run.")
 @click.option("--heartbeat", type=SECONDS, default=5.0, show_default=True, help="Seconds between heartbeats.")
 @click.option("--stop-modules", is_flag=True, help="Stop the modules on exit (default: leave them for the next agent).")
@@ -31,12 +36,14 @@ def agent(
     ctx: CliContext,
     cluster: str,
     member_kube_context: str | None,
+    member_in_cluster: bool,
     workdir: Path | None,
     heartbeat: float,
     stop_modules: bool,
     verbose: bool,
 ) -> None:
     """Run the blueprint agent of one member: its Blueprints become running modules, reported to the hub."""
+    from m4d.cluster.interface import Cluster  # noqa: PLC0415
     from m4d.cluster.kube import KubeCluster  # noqa: PLC0415 - start-up cost only when used
     from m4d.controllers.agent.agent import AgentSettings, BlueprintAgent  # noqa: PLC0415
     from m4d.controllers.agent.heartbeat import run_heartbeat  # noqa: PLC0415
@@ -45,11 +52,12 @@ def agent(
 
     setup_logging(logging.DEBUG if verbose else logging.INFO)
     layout = ctx.target.layout
-    member = (
-        KubeCluster.from_kubeconfig(context=member_kube_context, config_file=ctx.target.kubeconfig)
-        if member_kube_context
-        else ctx.target.open_member(cluster)
-    )
+    if member_in_cluster:
+        member: Cluster = KubeCluster.in_cluster(name=cluster)
+    elif member_kube_context:
+        member = KubeCluster.from_kubeconfig(context=member_kube_context, config_file=ctx.target.kubeconfig)
+    else:
+        member = ctx.target.open_member(cluster)
     settings = AgentSettings(
         cluster=cluster,
         workdir=workdir or layout.root / "run" / cluster,

@@ -79,16 +79,18 @@ class HubConfig:
     review_poll: float = 30.0
 
     @classmethod
-    def load(cls, layout: HubLayout) -> HubConfig:
-        """The hub directory's settings, with the embedded defaults for what it does not say."""
+    def load(cls, layout: HubLayout, path: Path | None = None) -> HubConfig:
+        """The hub directory's settings (or the file `path`, which must exist), with the embedded defaults
+        for what it does not say."""
         config = cls(
             catalog=f"file:{layout.root / 'catalog'}",
             policy=f"builtin:{layout.root / 'policies'}",
             secrets_file=layout.secrets_file,
         )
-        path = layout.root / "hub.yaml"
-        if not path.is_file():
-            return config
+        if path is None:
+            path = layout.root / "hub.yaml"
+            if not path.is_file():
+                return config
         raw = load_yaml_file(path) or {}  # InvalidError names the file and line
         try:
             settings = HubFile.model_validate(raw)

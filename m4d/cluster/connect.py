@@ -45,13 +45,15 @@ class Target:
     hub_dir: Path = Path(DEFAULT_HUB_DIR)
     kube_context: str | None = None
     kubeconfig: str | None = None
+    in_cluster: bool = False  # the hub is the cluster this process runs in (a pod's service account)
 
     @classmethod
-    def from_env(cls, hub_dir: str | None = None, kube_context: str | None = None) -> Target:
+    def from_env(cls, hub_dir: str | None = None, kube_context: str | None = None, in_cluster: bool = False) -> Target:
         return cls(
             hub_dir=Path(hub_dir or os.environ.get("M4D_HUB") or DEFAULT_HUB_DIR),
             kube_context=kube_context or os.environ.get("M4D_KUBE_CONTEXT") or None,
             kubeconfig=os.environ.get("KUBECONFIG") or None,
+            in_cluster=in_cluster,
         )
 
     @property
@@ -59,9 +61,19 @@ class Target:
         return HubLayout(self.hub_dir)
 
     def describe(self) -> str:
+        if self.in_cluster:
+            return "the cluster this pod runs in"
         return f"kube context {self.kube_context}" if self.kube_context else f"embedded hub {self.hub_dir}"
 
+    @property
+    def is_kubernetes(self) -> bool:
+        return self.in_cluster or self.kube_context is not None
+
     def open_hub(self) -> Cluster:
+        if self.in_cluster:
+            from m4d.cluster.kube import KubeCluster  # noqa: PLC0415 - only needed for real clusters
+
+            return KubeCluster.in_cluster(name="hub")
         if self.kube_context:
             from m4d.cluster.kube import KubeCluster  # noqa: PLC0415 - only needed for real clusters
 

@@ -69,6 +69,18 @@ class KubeCluster(Cluster):
         return cls(client.ApiClient(configuration), name)
 
     @classmethod
+    def in_cluster(cls, name: str = "in-cluster") -> KubeCluster:
+        """Connect from inside a pod: its service account's token (re-read as the kubelet renews it), the
+        cluster's CA and KUBERNETES_SERVICE_HOST/PORT, as every in-cluster client does."""
+        configuration = client.Configuration()
+        try:
+            config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
+        except ConfigException as exc:
+            raise PermanentError(f"not running in a Kubernetes pod (no in-cluster configuration): {exc}") from exc
+        configuration.connection_pool_maxsize = POOL_SIZE
+        return cls(client.ApiClient(configuration), name)
+
+    @classmethod
     def from_token(cls, server: str, token: str, ca_file: str | None = None, name: str = "cluster") -> KubeCluster:
         """Connect with a bearer token (a member agent's service-account token, for instance)."""
         configuration = client.Configuration()

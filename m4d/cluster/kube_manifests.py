@@ -59,6 +59,12 @@ class Manifests:
         path = resource.item(name, ns)
         return self.api.send(Request("PATCH", path, query, body, APPLY_PATCH, resource.describe(name, ns)))
 
+    def replace(self, doc: Manifest) -> Manifest:
+        """PUT the object as it is: conditional on its resourceVersion (ConflictError when it moved on)."""
+        resource, name, ns, body = self._target(doc)
+        path = resource.item(name, ns)
+        return self.api.send(Request("PUT", path, STRICT, body, what=resource.describe(name, ns)))
+
     def apply_all(self, docs: Iterable[Manifest], field_manager: str) -> list[Manifest]:
         return [self.apply(doc, field_manager) for doc in docs]
 
