@@ -66,9 +66,9 @@ def test_catalog_retries_a_flaky_connector(catalog_server: SpecServer) -> None:
     ("fault", "error", "says"),
     [
         ({"status": 503}, TemporaryError, "HTTP 503: server trouble (after 3 attempts)"),
-        ({"slow": 1.0}, TemporaryError, "no answer within 0.2s (after 3 attempts)"),
+        ({"slow": 1.0}, TemporaryError, "no whole answer within 0.2s (after 3 attempts)"),
         ({"status": 401}, PermanentError, "rejected the request: HTTP 401"),
-        ({"body": b"<html>oops</html>"}, PermanentError, "answered with a body that is not JSON"),
+        ({"body": b"<html>oops</html>"}, PermanentError, "answered with a body that is not usable JSON"),
         (
             {"body": json.dumps({"details": {"connection": {"name": "s3"}}, "credentials": "x"}).encode()},
             InvalidError,
