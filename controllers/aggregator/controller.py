@@ -21,6 +21,7 @@ from m4d.errors import M4DError
 from m4d.generator.blueprints import blueprint
 from m4d.generator.params import plotter_params
 from m4d.runtime.controller import Controller, ObjectKey, Outcome, Watch
+from m4d.runtime.indexers import APPLICATION, CLUSTER, app_key
 
 
 def expected_hashes(plotter: Plotter, clusters: Sequence[MemberCluster]) -> dict[str, str]:
@@ -45,39 +46,25 @@ class AggregatorController(Controller[Plotter]):
     def watches(self) -> Sequence[Watch]:
         return (Watch(BlueprintReport, self._report_changed), Watch(MemberCluster, self._cluster_changed))
 
-    def _plotters_of(self, namespace: str, name: str) -> list[ObjectKey]:
-        return [
-            ObjectKey.of(p)
-            for p in self.cluster.list(Plotter).items
-            if (p.spec.application.namespace, p.spec.application.name) == (namespace, name)
-        ]
-
     def _report_changed(self, report: BlueprintReport) -> list[ObjectKey]:
-        return self._plotters_of(report.spec.application.namespace, report.spec.application.name)
+        app = report.spec.application
+        return [ObjectKey.of(p) for p in self.read.by_index(Plotter, APPLICATION, app_key(app.namespace, app.name))]
 
     def _cluster_changed(self, cluster: MemberCluster) -> list[ObjectKey]:
-        return [
-            ObjectKey.of(p)
-            for p in self.cluster.list(Plotter).items
-            if p.status is not None and cluster.name in p.status.clusters
-        ]
+        return [ObjectKey.of(p) for p in self.read.by_index(Plotter, CLUSTER, cluster.name)]
 
     def reconcile(self, obj: Plotter) -> Outcome:
         current = obj.status or PlotterStatus()
         if not current.clusters:
             return Outcome()  # nothing committed yet: the Plotter controller goes first
-        clusters = self.cluster.list(MemberCluster).items
+        clusters = self.read.list(MemberCluster)
         hashes = expected_hashes(obj, clusters)
         committed = {
             name: state.model_copy(update={"spec_hash": hashes.get(name, state.spec_hash)})
             for name, state in current.clusters.items()
         }
         app = obj.spec.application
-        reports = [
-            r
-            for r in self.cluster.list(BlueprintReport).items
-            if (r.spec.application.namespace, r.spec.application.name) == (app.namespace, app.name)
-        ]
+        reports = self.read.by_index(BlueprintReport, APPLICATION, app_key(app.namespace, app.name))
         now = utcnow()
         status = aggregate(
             obj, current.model_copy(update={"clusters": committed}), clusters, reports, now, self.timeout

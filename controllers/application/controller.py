@@ -1,8 +1,9 @@
 """The application controller: the thin I/O layer around the planner.
 
-Reconcile = list the hub's modules, clusters and storage accounts, ask the connectors (gather.py), plan
-(planner.py, pure), then act: apply the Plotter (same name and namespace as the application, owned by
-it), delete it when nothing is planned, or leave it untouched while a connector is temporarily down.
+Reconcile = read the hub's modules, clusters and storage accounts (from the runtime's cache), ask the
+connectors (gather.py), plan (planner.py, pure), then act: apply the Plotter (same name and namespace as
+the application, owned by it), delete it when nothing is planned, or leave it untouched while a
+connector is temporarily down.
 The status is returned for the runtime to write once.
 
 Wakes on: the application itself; any change of M4DModules, MemberClusters (ignoring heartbeats) and
@@ -13,7 +14,6 @@ Waits, never sleeps: a temporary connector failure is a condition plus a growing
 from __future__ import annotations
 
 import contextlib
-import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -50,8 +50,6 @@ class ApplicationController(Controller[M4DApplication]):
     retry_max: float = field(default=60.0, kw_only=True)
     recheck_after: float = field(default=60.0, kw_only=True)  # after an unusable answer or unknown asset
     resync_after: float | None = field(default=None, kw_only=True)  # re-evaluate settled applications
-    _seen: dict[tuple[str, str | None, str], tuple[object, ...]] = field(default_factory=dict, init=False)
-    _lock: threading.Lock = field(default_factory=threading.Lock, init=False)
 
     def __post_init__(self) -> None:
         self.kind = M4DApplication
@@ -62,9 +60,9 @@ class ApplicationController(Controller[M4DApplication]):
 
     def watches(self) -> Sequence[Watch]:
         return [
-            Watch(M4DModule, self._all_if_changed),
-            Watch(MemberCluster, self._all_if_changed),
-            Watch(M4DStorageAccount, self._all_if_changed),
+            Watch(M4DModule, self._all, changed=self._input_changed),
+            Watch(MemberCluster, self._all, changed=self._input_changed),
+            Watch(M4DStorageAccount, self._all, changed=self._input_changed),
             Watch(Plotter, self._owner),
         ]
 
@@ -79,20 +77,11 @@ class ApplicationController(Controller[M4DApplication]):
             ready = not module_unready(obj)
         return (m.uid, m.generation, tuple(sorted(m.labels.items())), ready)
 
-    def _all_if_changed(self, obj: Resource) -> list[ObjectKey]:
-        ident = (obj.kind, obj.namespace, obj.name)
-        fingerprint = self._fingerprint(obj)
-        with self._lock:
-            changed = self._seen.get(ident) != fingerprint
-            self._seen[ident] = fingerprint
-        if not changed:
-            try:  # the same object again: only a deletion still matters
-                self.cluster.get(type(obj), obj.name, obj.namespace)
-                return []
-            except NotFoundError:
-                with self._lock:
-                    self._seen.pop(ident, None)
-        return [ObjectKey.of(app) for app in self.cluster.list(M4DApplication).items]
+    def _input_changed(self, old: Resource, new: Resource) -> bool:
+        return self._fingerprint(old) != self._fingerprint(new)
+
+    def _all(self, _: Resource) -> list[ObjectKey]:
+        return [ObjectKey.of(app) for app in self.read.list(M4DApplication)]
 
     @staticmethod
     def _owner(plotter: Plotter) -> list[ObjectKey]:
@@ -107,9 +96,9 @@ class ApplicationController(Controller[M4DApplication]):
             app,
             self.catalog,
             self.policy,
-            self.cluster.list(M4DModule).items,
-            self.cluster.list(MemberCluster).items,
-            self.cluster.list(M4DStorageAccount).items,
+            self.read.list(M4DModule),
+            self.read.list(MemberCluster),
+            self.read.list(M4DStorageAccount),
             self.taxonomy,
         )
 
@@ -142,7 +131,7 @@ class ApplicationController(Controller[M4DApplication]):
 
     def _current_plotter(self, app: M4DApplication) -> Plotter | None:
         try:
-            plotter = self.cluster.get(Plotter, app.name, app.namespace)
+            plotter = self.read.get(Plotter, app.name, app.namespace)
         except NotFoundError:
             return None
         return plotter if self._owned(app, plotter) else None

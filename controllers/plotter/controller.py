@@ -28,6 +28,7 @@ from m4d.generator.settings import GitOpsSettings
 from m4d.generator.tree import Rendered, plotter_paths, render_clusters
 from m4d.generator.writer import GitOpsWriter
 from m4d.runtime.controller import Controller, ObjectKey, Outcome, Watch
+from m4d.runtime.indexers import APPLICATION, app_key
 
 log = logging.getLogger("m4d.controllers.plotter")
 
@@ -49,7 +50,6 @@ class PlotterController(Controller[Plotter]):
     review_poll: float = 30.0
     _synced_at: float | None = field(init=False, default=None)
     _sync_reason: str = field(init=False, default=SYNC_ON_START)
-    _cluster_generations: dict[str, int | None] = field(init=False, default_factory=dict)
     _cluster_files: tuple[str, Rendered] | None = field(init=False, default=None)
     _sync_lock: threading.Lock = field(init=False, default_factory=threading.Lock)
 
@@ -71,30 +71,32 @@ class PlotterController(Controller[Plotter]):
     # -- what wakes us --------------------------------------------------------------------------
 
     def watches(self) -> Sequence[Watch]:
-        return (Watch(MemberCluster, self._cluster_changed),)
+        return (Watch(MemberCluster, self._cluster_changed, changed=self._cluster_spec_changed),)
+
+    @staticmethod
+    def _cluster_spec_changed(old: MemberCluster, new: MemberCluster) -> bool:
+        """Status-only changes (heartbeats) wake nobody."""
+        return (old.metadata.generation, old.metadata.deletion_timestamp) != (
+            new.metadata.generation,
+            new.metadata.deletion_timestamp,
+        )
 
     def _cluster_changed(self, cluster: MemberCluster) -> list[ObjectKey]:
         """A member's spec changed, it came or it went: every Plotter is reconciled (registrations and
-        placement may change). Status-only changes (heartbeats) wake nobody."""
-        name = cluster.name
+        placement may change)."""
         try:
-            self.cluster.get(MemberCluster, name)
+            self.read.get(MemberCluster, cluster.name)
             gone = cluster.metadata.deletion_timestamp is not None
         except NotFoundError:
             gone = True
         if gone:
-            self._cluster_generations.pop(name, None)
             self._schedule_sync(SYNC_CLUSTER_GONE)  # its folder and registration go in a full sync
-        elif self._cluster_generations.get(name, -1) == cluster.metadata.generation:
-            return []
-        else:
-            self._cluster_generations[name] = cluster.metadata.generation
-        return [ObjectKey.of(p) for p in self.cluster.list(Plotter).items]
+        return [ObjectKey.of(p) for p in self.read.list(Plotter)]
 
     # -- reconcile ------------------------------------------------------------------------------
 
     def _clusters(self) -> list[MemberCluster]:
-        return [c for c in self.cluster.list(MemberCluster).items if c.metadata.deletion_timestamp is None]
+        return [c for c in self.read.list(MemberCluster) if c.metadata.deletion_timestamp is None]
 
     def _registrations(self, clusters: Sequence[MemberCluster]) -> Rendered:
         """The cluster folders and Argo CD objects, rendered again only when a cluster spec changed."""
@@ -114,7 +116,7 @@ class PlotterController(Controller[Plotter]):
                 if now - self._synced_at < self.resync_period:
                     return
                 self._sync_reason = SYNC_PERIODIC
-            plotters = self.cluster.list(Plotter).items
+            plotters = self.read.list(Plotter)
             change, errors = full_change(plotters, clusters, self.config, self._sync_reason)
             if self.writer.mode == "review":
                 # Each Plotter's change is reviewed on its own branch (and a deletion on the finalizer's):
@@ -169,15 +171,13 @@ class PlotterController(Controller[Plotter]):
         app = obj.spec.application
         heirs = [
             p.key
-            for p in self.cluster.list(Plotter).items
-            if p.key != obj.key
-            and p.metadata.deletion_timestamp is None
-            and (p.spec.application.namespace, p.spec.application.name) == (app.namespace, app.name)
+            for p in self.read.by_index(Plotter, APPLICATION, app_key(app.namespace, app.name))
+            if p.key != obj.key and p.metadata.deletion_timestamp is None
         ]
         if heirs:
             log.info("%s deleted; its application's Blueprints now belong to %s", obj.key, ", ".join(heirs))
             return Outcome()
-        names = [c.name for c in self.cluster.list(MemberCluster).items]
+        names = [c.name for c in self.read.list(MemberCluster)]
         result = self.writer.write(removal_change(obj, names, f"Plotter {obj.key} was deleted."))
         if result.review is not None:
             return Outcome(requeue_after=self.review_poll)  # the removal is delivered once merged

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import threading
 from abc import ABC, abstractmethod
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Generic, Literal, TypeVar
@@ -37,6 +38,46 @@ class WatchEvent(Generic[R]):
     resource_version: str
 
 
+class WatchStream(Iterator[WatchEvent[R]], ABC):
+    """A watch: iterate for its events; `close()`, from any thread, ends it promptly.
+
+    One stream is one long-lived watch. It resumes by itself across the server's request timeouts (from
+    the last resourceVersion it delivered), and ends when closed, when its `timeout` runs out (after a
+    BOOKMARK with the resourceVersion to resume from), or with an error (GoneError: list again).
+    """
+
+    def __init__(self) -> None:
+        self._closed = threading.Event()
+        self._events: Iterator[WatchEvent[R]] | None = None
+
+    @abstractmethod
+    def _run(self) -> Iterator[WatchEvent[R]]:
+        """The events, in the consumer's thread; returns soon after `closed` becomes true."""
+
+    def _wake(self) -> None:
+        """Interrupt a wait or read in progress (called by `close`)."""
+
+    @property
+    def closed(self) -> bool:
+        return self._closed.is_set()
+
+    def close(self) -> None:
+        if not self._closed.is_set():
+            self._closed.set()
+            self._wake()
+
+    def __next__(self) -> WatchEvent[R]:
+        if self._events is None:
+            self._events = self._run()
+        return next(self._events)
+
+    def __enter__(self) -> WatchStream[R]:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
 @dataclass
 class ResourceList(Generic[R]):
     items: list[R] = field(default_factory=list)
@@ -44,9 +85,14 @@ class ResourceList(Generic[R]):
 
 
 class Cluster(ABC):
-    """A store of typed resources with Kubernetes semantics. Errors are those of `m4d.errors`."""
+    """A store of typed resources with Kubernetes semantics. Errors are those of `m4d.errors`.
+
+    `requests` counts the calls made to the store by verb (get, list, watch, create, update, ...): what
+    the runtime's cache saves is measured with it.
+    """
 
     name: str
+    requests: Counter[str]
 
     @abstractmethod
     def get(self, kind: type[R], name: str, namespace: str | None = None) -> R:
@@ -64,13 +110,12 @@ class Cluster(ABC):
         resource_version: str | None = None,
         label_selector: str | None = None,
         timeout: float | None = None,
-        stop: threading.Event | None = None,
-    ) -> Iterator[WatchEvent[R]]:
+    ) -> WatchStream[R]:
         """Changes after `resource_version`; without one, ADDED for every current object first.
 
-        Ends after `timeout` seconds (with a BOOKMARK carrying the resourceVersion to resume from) or
-        when `stop` is set. Raises GoneError when the history asked for is no longer kept: list again.
-        Objects that leave a label selection arrive as DELETED, ones that enter it as ADDED.
+        Runs until closed, or for `timeout` seconds (then a BOOKMARK carries the resourceVersion to resume
+        from). Raises GoneError when the history asked for is no longer kept: list again. Objects that
+        leave a label selection arrive as DELETED, ones that enter it as ADDED.
         """
 
     @abstractmethod

@@ -10,8 +10,6 @@ is server-side apply, and status is written through the status subresource.
 from __future__ import annotations
 
 import json
-import threading
-from collections.abc import Iterator
 from dataclasses import replace
 from typing import Any
 
@@ -22,11 +20,11 @@ from pydantic import ValidationError
 from m4d.api.meta import Resource
 from m4d.api.registry import kind_info
 from m4d.api.strict import OBJECT_BYTES
-from m4d.cluster.interface import Cluster, R, ResourceList, WatchEvent
+from m4d.cluster.interface import Cluster, R, ResourceList, WatchStream
 from m4d.cluster.kube_http import APPLY_PATCH, KubeApi, Request
 from m4d.cluster.kube_manifests import STRICT, Manifests
 from m4d.cluster.kube_resources import ResourceType
-from m4d.cluster.kube_watch import watch_events
+from m4d.cluster.kube_watch import KubeWatch
 from m4d.errors import ConflictError, FieldError, InvalidError, PermanentError
 
 # Pages of a list; the resourceVersion of the first page is the list's.
@@ -45,6 +43,7 @@ class KubeCluster(Cluster):
     def __init__(self, api_client: client.ApiClient, name: str) -> None:
         self.name = name
         self.api = KubeApi(api_client, name)
+        self.requests = self.api.requests
         self.manifests = Manifests(self.api)
 
     # -- connecting -------------------------------------------------------------------------------
@@ -196,10 +195,9 @@ class KubeCluster(Cluster):
         resource_version: str | None = None,
         label_selector: str | None = None,
         timeout: float | None = None,
-        stop: threading.Event | None = None,
-    ) -> Iterator[WatchEvent[R]]:
+    ) -> WatchStream[R]:
         resource = ResourceType.of(kind_info(kind))
-        return watch_events(
+        return KubeWatch(
             self.api,
             resource,
             lambda body: self._decode(kind, body),
@@ -208,7 +206,6 @@ class KubeCluster(Cluster):
             resource_version,
             label_selector,
             timeout,
-            stop,
         )
 
     def create(self, obj: R, *, dry_run: bool = False) -> R:

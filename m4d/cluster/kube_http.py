@@ -8,7 +8,10 @@ error tree (`kube_errors`), so nothing above it sees the `kubernetes` or `urllib
 
 from __future__ import annotations
 
+import contextlib
 import json
+import threading
+from collections import Counter
 from collections.abc import Generator
 from dataclasses import dataclass
 from typing import Any
@@ -42,6 +45,16 @@ class Request:
     content_type: str = JSON
     what: str = ""  # what the call is about, for error messages ("M4DApplication ns/a")
 
+    @property
+    def verb(self) -> str:
+        """The API verb the call counts as (get, list, watch, create, update, update_status, apply, delete)."""
+        keys = {k for k, _ in self.query}
+        if self.method == "GET":
+            return "watch" if "watch" in keys else "list" if keys & {"limit", "continue", "labelSelector"} else "get"
+        if self.method == "PUT":
+            return "update_status" if self.path.endswith("/status") else "update"
+        return {"POST": "create", "PATCH": "apply", "DELETE": "delete"}.get(self.method, self.method.lower())
+
 
 class KubeApi:
     """Send `Request`s to one cluster. Thread-safe: the pool below is shared by every caller."""
@@ -50,12 +63,16 @@ class KubeApi:
         self.client = client
         self.cluster = cluster
         self.read_timeout = read_timeout
+        self.requests: Counter[str] = Counter()
+        self._requests_lock = threading.Lock()
 
     @property
     def server(self) -> str:
         return str(self.client.configuration.host)
 
     def _open(self, request: Request, read_timeout: float) -> Any:
+        with self._requests_lock:
+            self.requests[request.verb] += 1
         headers = {"Accept": JSON}
         if request.body is not None:
             headers["Content-Type"] = request.content_type
@@ -100,32 +117,57 @@ class KubeApi:
             raise TemporaryError(f"cluster {self.cluster} answered {request.path} with non-JSON: {exc}") from exc
         return decoded if isinstance(decoded, dict) else {"items": decoded}
 
-    def stream(self, request: Request, read_timeout: float) -> Generator[dict[str, Any], None, None]:
-        """The JSON lines of a streamed answer (a watch), until the server ends it or the caller stops.
+    def stream(self, request: Request, read_timeout: float) -> EventLines:
+        """The JSON lines of a streamed answer (a watch), until the server ends it or `abort()` is called.
 
         `read_timeout` bounds the silence between two lines, so a server that vanishes is noticed.
         """
         response = self._open(request, read_timeout)
-        raw = response.response
-        try:
-            if not 200 <= response.status < 300:
+        if not 200 <= response.status < 300:
+            try:
                 self._raise_for_status(request, response.status, response.read(), response.headers)
+            finally:
+                response.response.release_conn()
+        return EventLines(self, request, response.response)
+
+    def close(self) -> None:
+        self.client.close()  # type: ignore[no-untyped-call]
+
+
+class EventLines:
+    """One streamed answer, line by line. `abort()` from another thread ends a read in progress at once."""
+
+    def __init__(self, api: KubeApi, request: Request, raw: urllib3.BaseHTTPResponse) -> None:
+        self.api = api
+        self.request = request
+        self.raw = raw
+        self.aborted = False
+
+    def abort(self) -> None:
+        self.aborted = True
+        with contextlib.suppress(Exception):  # already finished or released: nothing is blocked on it
+            self.raw.shutdown()
+
+    def __iter__(self) -> Generator[dict[str, Any], None, None]:
+        raw = self.raw
+        try:
             for line in iter_resp_lines(raw):  # type: ignore[no-untyped-call]
                 if not line.strip():
                     continue
                 try:
                     event = json.loads(line)
                 except ValueError as exc:
-                    raise TemporaryError(f"cluster {self.cluster} sent a broken watch event: {line[:200]}") from exc
+                    if self.aborted:
+                        return
+                    raise TemporaryError(f"cluster {self.api.cluster} sent a broken watch event: {line[:200]}") from exc
                 if isinstance(event, dict):
                     yield event
         except M4DError:
             raise
-        except (urllib3.exceptions.HTTPError, OSError) as exc:
-            raise self._unreachable(request, exc) from exc
+        except (urllib3.exceptions.HTTPError, OSError, ValueError) as exc:
+            if self.aborted:
+                return
+            raise self.api._unreachable(self.request, exc) from exc
         finally:
             raw.close()  # unread data may remain; the connection is not reusable then
             raw.release_conn()
-
-    def close(self) -> None:
-        self.client.close()  # type: ignore[no-untyped-call]

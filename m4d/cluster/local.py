@@ -4,6 +4,8 @@ Several processes may share a store (the hub controllers, `m4d apply`, an agent)
 writers, every write appends to an event log whose row id is the new resourceVersion (monotonic across
 processes), and watchers tail that log. Watches resume after a restart from any resourceVersion still
 in the log; older history is compacted and a watch from before it gets GoneError, as with etcd.
+
+Watches are in `local_watch.py`.
 """
 
 from __future__ import annotations
@@ -12,8 +14,8 @@ import json
 import secrets
 import sqlite3
 import threading
-import time
 import uuid
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -23,7 +25,8 @@ from m4d.api.meta import Resource, format_time, utcnow
 from m4d.api.registry import KindInfo, kind_info
 from m4d.api.schema import validate_object
 from m4d.api.strict import OBJECT_BYTES
-from m4d.cluster.interface import Cluster, EventType, R, ResourceList, WatchEvent
+from m4d.cluster.interface import Cluster, EventType, R, ResourceList, WatchStream
+from m4d.cluster.local_watch import LocalWatch, Tail
 from m4d.cluster.selectors import parse_selector
 from m4d.errors import (
     AlreadyExistsError,
@@ -53,8 +56,10 @@ CREATE TABLE IF NOT EXISTS settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 
 # Kept history: enough for watchers that were away for a while, bounded so the file does not grow forever.
 EVENT_HISTORY = 20_000
-_POLL_INTERVAL = 0.05
 
+
+# rv, namespace, type, body, old labels (of one kind, in order)
+_EventRows = list[tuple[int, str, str, str, str | None]]
 
 _CLIENT_META = ("labels", "annotations", "finalizers", "ownerReferences")
 
@@ -91,8 +96,10 @@ class LocalCluster(Cluster):
         self.path = Path(path)
         self._history = history
         self._local = threading.local()
-        self._changed = threading.Condition()
         self._closed = False
+        self._tail = Tail(self)
+        self.requests = Counter()
+        self._requests_lock = threading.Lock()
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._conn().executescript(_SCHEMA)
@@ -102,15 +109,22 @@ class LocalCluster(Cluster):
 
     # -- plumbing -------------------------------------------------------------------------------
 
+    def _connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.execute("PRAGMA busy_timeout=30000")
+        return conn
+
     def _conn(self) -> sqlite3.Connection:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
         if conn is None:
-            conn = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=NORMAL")
-            conn.execute("PRAGMA busy_timeout=30000")
-            self._local.conn = conn
+            conn = self._local.conn = self._connect()
         return conn
+
+    def _count(self, verb: str) -> None:
+        with self._requests_lock:
+            self.requests[verb] += 1
 
     @contextmanager
     def _tx(self, dry_run: bool = False) -> Iterator[sqlite3.Connection]:
@@ -135,10 +149,12 @@ class LocalCluster(Cluster):
         if conn is not None:
             conn.close()
             self._local.conn = None
+        with self._tail.changed:
+            self._tail.changed.notify_all()
+        self._tail.poke()
 
     def _notify(self) -> None:
-        with self._changed:
-            self._changed.notify_all()
+        self._tail.poke()
 
     @staticmethod
     def _ns(info: KindInfo, namespace: str | None) -> str:
@@ -194,8 +210,14 @@ class LocalCluster(Cluster):
             self._compact(db, rv)
         return body
 
-    def _compact(self, db: sqlite3.Connection, rv: int) -> None:
-        floor = rv - self._history
+    def compact(self, keep: int | None = None) -> None:
+        """Drop the event history but for the last `keep` events (default: the store's history size);
+        watches from before that get GoneError, as after an etcd compaction."""
+        with self._tx() as db:
+            self._compact(db, self._current_rv(db), self._history if keep is None else keep)
+
+    def _compact(self, db: sqlite3.Connection, rv: int, keep: int | None = None) -> None:
+        floor = rv - (self._history if keep is None else keep)
         if floor > 0:
             db.execute("DELETE FROM events WHERE rv <= ?", (floor,))
             db.execute("INSERT OR REPLACE INTO settings (key, value) VALUES ('compacted', ?)", (str(floor),))
@@ -220,6 +242,10 @@ class LocalCluster(Cluster):
             raise _unusable(self.path, exc) from None
 
     def get(self, kind: type[R], name: str, namespace: str | None = None) -> R:
+        self._count("get")
+        return self._get(kind, name, namespace)
+
+    def _get(self, kind: type[R], name: str, namespace: str | None = None) -> R:
         info = kind_info(kind)
         ns = self._ns(info, namespace)
         with self._reading():
@@ -237,6 +263,10 @@ class LocalCluster(Cluster):
         return int(row[0]) if row else 0
 
     def list(self, kind: type[R], namespace: str | None = None, label_selector: str | None = None) -> ResourceList[R]:
+        self._count("list")
+        return self._list(kind, namespace, label_selector)
+
+    def _list(self, kind: type[R], namespace: str | None = None, label_selector: str | None = None) -> ResourceList[R]:
         info = kind_info(kind)
         selector = parse_selector(label_selector)
         db = self._conn()
@@ -263,49 +293,30 @@ class LocalCluster(Cluster):
         resource_version: str | None = None,
         label_selector: str | None = None,
         timeout: float | None = None,
-        stop: threading.Event | None = None,
-    ) -> Iterator[WatchEvent[R]]:
-        info = kind_info(kind)
-        selector = parse_selector(label_selector)
-        deadline = None if timeout is None else time.monotonic() + timeout
-        if not resource_version:
-            listed = self.list(kind, namespace, label_selector)
-            for item in listed.items:
-                yield WatchEvent("ADDED", item, item.metadata.resource_version or listed.resource_version)
-            last = int(listed.resource_version)
-        else:
-            last = self._parse_rv(resource_version)
+    ) -> WatchStream[R]:
+        self._count("watch")
+        return LocalWatch(self, kind, namespace, resource_version, label_selector, timeout)
+
+    def _check_kept(self, rv: int) -> None:
+        with self._reading():
             row = self._conn().execute("SELECT value FROM settings WHERE key='compacted'").fetchone()
-            if row and last < int(row[0]):
-                raise GoneError(f"resourceVersion {last} is too old on cluster {self.name}; list again")
-        ns = self._ns(info, namespace) if namespace is not None else None
-        while not self._closed and not (stop is not None and stop.is_set()):
+        if row and rv < int(row[0]):
+            raise GoneError(f"resourceVersion {rv} is too old on cluster {self.name}; list again")
+
+    def _events_after(self, kind: str, rv: int) -> _EventRows:
+        with self._reading():
             rows = (
                 self._conn()
                 .execute(
-                    "SELECT rv, namespace, type, body, old_labels FROM events"
-                    " WHERE kind=? AND rv>? ORDER BY rv LIMIT 500",
-                    (info.kind, last),
+                    "SELECT rv, namespace, type, body, old_labels FROM events WHERE kind=? AND rv>? ORDER BY rv"
+                    " LIMIT 500",
+                    (kind, rv),
                 )
                 .fetchall()
             )
-            for rv, row_ns, etype, body, old_labels in rows:
-                last = rv
-                if ns is not None and row_ns != ns:
-                    continue
-                obj = self._decode(kind, body)
-                event = self._selected(etype, obj, old_labels, selector)
-                if event is not None:
-                    yield WatchEvent(event, obj, str(rv))
-            if rows:
-                continue
-            now = time.monotonic()
-            if deadline is not None and now >= deadline:
-                break
-            wait = _POLL_INTERVAL if deadline is None else min(_POLL_INTERVAL, deadline - now)
-            with self._changed:
-                self._changed.wait(wait)
-        yield WatchEvent("BOOKMARK", None, str(max(last, self._current_rv(self._conn()))))
+        if rows:
+            self._check_kept(rv)  # the rows read are whole only if nothing after `rv` was compacted
+        return rows
 
     @staticmethod
     def _selected(etype: str, obj: Resource, old_labels: str | None, selector: Any) -> EventType | None:
@@ -331,6 +342,10 @@ class LocalCluster(Cluster):
     # -- writes ---------------------------------------------------------------------------------
 
     def create(self, obj: R, *, dry_run: bool = False) -> R:
+        self._count("create")
+        return self._create(obj, dry_run=dry_run)
+
+    def _create(self, obj: R, *, dry_run: bool = False) -> R:
         info = kind_info(type(obj))
         if obj.metadata.resource_version:
             raise InvalidError(
@@ -391,6 +406,10 @@ class LocalCluster(Cluster):
         return meta
 
     def update(self, obj: R, *, dry_run: bool = False) -> R:
+        self._count("update")
+        return self._update(obj, dry_run=dry_run)
+
+    def _update(self, obj: R, *, dry_run: bool = False) -> R:
         info = kind_info(type(obj))
         ns = self._ns(info, obj.metadata.namespace)
         new = self._validated(info, obj.model_copy(update={"status": None}))
@@ -422,6 +441,7 @@ class LocalCluster(Cluster):
         return self._write(db, info, ns, body, "MODIFIED", old_labels)
 
     def update_status(self, obj: R) -> R:
+        self._count("update_status")
         info = kind_info(type(obj))
         ns = self._ns(info, obj.metadata.namespace)
         with self._tx() as db:
@@ -438,14 +458,15 @@ class LocalCluster(Cluster):
         return type(obj).model_validate(stored)
 
     def apply(self, obj: R, field_manager: str, force: bool = True, *, dry_run: bool = False) -> R:
+        self._count("apply")
         info = kind_info(type(obj))
         ns = self._ns(info, obj.metadata.namespace)
         for _ in range(5):
             try:
-                current = self.get(type(obj), obj.name, ns or None)
+                current = self._get(type(obj), obj.name, ns or None)
             except NotFoundError:
                 try:
-                    return self.create(obj.model_copy(update={"metadata": obj.metadata.model_copy(
+                    return self._create(obj.model_copy(update={"metadata": obj.metadata.model_copy(
                         update={"resource_version": None})}), dry_run=dry_run)  # fmt: skip
                 except AlreadyExistsError:
                     continue
@@ -459,12 +480,13 @@ class LocalCluster(Cluster):
             )
             desired = obj.model_copy(update={"metadata": meta})
             try:
-                return self.update(desired, dry_run=dry_run)
+                return self._update(desired, dry_run=dry_run)
             except ConflictError:
                 continue
         raise ConflictError(f"{info.kind} {obj.name!r} kept changing while applying; retry")
 
     def delete(self, kind: type[R], name: str, namespace: str | None = None) -> R | None:
+        self._count("delete")
         info = kind_info(kind)
         ns = self._ns(info, namespace)
         with self._tx() as db:

@@ -2,7 +2,11 @@
 
 A controller says which kind it owns, which other kinds wake it (and how to map a change of those to
 the keys of its own objects), and how to reconcile one object. The runtime (`m4d.runtime.manager`) does
-the rest: list + watch, a de-duplicating work queue, retries, finalizers, and writing status once.
+the rest: shared informers (one list + watch per kind, kept in a cache), a de-duplicating work queue,
+retries, finalizers, and writing status once.
+
+Reconciles and mappers read through `self.read` (the shared cache under the runtime; see
+`m4d.runtime.reader`) and write through `self.cluster` (the API).
 
 Reconcile is a function of what it observes: it returns the status the object should have and, if it
 is waiting for something expected, when to look again. Errors follow kopf's two words:
@@ -23,6 +27,7 @@ from pydantic import BaseModel
 
 from m4d.api.meta import Resource
 from m4d.cluster.interface import Cluster, R
+from m4d.runtime.reader import ApiReader, Reader
 
 
 @dataclass(frozen=True, order=True)
@@ -53,13 +58,18 @@ class Outcome:
 
 @dataclass(frozen=True)
 class Watch:
-    """A kind whose changes wake this controller, and how a changed object maps to keys to reconcile."""
+    """A kind whose changes wake this controller, and how a changed object maps to keys to reconcile.
+
+    `to_keys` gets the object as it is now (as it was last, when deleted). `changed(old, new)`, when
+    given, first says whether a modification matters at all (additions and deletions always do).
+    """
 
     kind: type[Resource]
     to_keys: Callable[[Any], Sequence[ObjectKey]]
     cluster: Cluster | None = None  # None: the controller's own cluster
     namespace: str | None = None
     label_selector: str | None = None
+    changed: Callable[[Any, Any], bool] | None = None
 
 
 @dataclass
@@ -79,11 +89,19 @@ class Controller(ABC, Generic[R]):
     reconcile_on_status: bool = field(init=False, default=False)
 
     _enqueue: Callable[[ObjectKey], None] | None = field(init=False, default=None, repr=False)
+    _reader: Reader | None = field(init=False, default=None, repr=False)
 
-    def attach(self, enqueue: Callable[[ObjectKey], None]) -> None:
+    def attach(self, enqueue: Callable[[ObjectKey], None], reader: Reader | None = None) -> None:
         """Called by the runtime: lets the controller wake itself on events it learns of outside the API
-        (a module process became ready, a file changed)."""
+        (a module process became ready, a file changed), and read through the shared cache."""
         self._enqueue = enqueue
+        self._reader = reader
+
+    @property
+    def read(self) -> Reader:
+        if self._reader is None:
+            self._reader = ApiReader(self.cluster)
+        return self._reader
 
     def enqueue(self, key: ObjectKey) -> None:
         if self._enqueue is not None:
@@ -91,6 +109,10 @@ class Controller(ABC, Generic[R]):
 
     def watches(self) -> Sequence[Watch]:
         """Other kinds whose changes should re-reconcile some of this controller's objects."""
+        return ()
+
+    def reads(self) -> Sequence[type[Resource]]:
+        """Kinds of its own cluster the controller reads but does not watch (cached all the same)."""
         return ()
 
     @abstractmethod

@@ -1,7 +1,11 @@
-"""Runs controllers: informers feed work queues, workers reconcile, status is written once.
+"""Runs controllers: shared informers feed work queues, workers reconcile, status is written once.
 
-Several controllers share one process (and may sit on different clusters, e.g. the member agent reads
-its member and writes the hub). Everything is level-triggered: a restart lists again and converges.
+    watch (one per cluster and kind) → cache (indexed) → handlers map changes to keys → work queue
+    → workers: reconcile(object from the cache) → writes to the API (their answers kept in the cache)
+
+Several controllers share one process and its informers (and may sit on different clusters, e.g. the
+member agent reads its member and writes the hub). Everything is level-triggered: a restart lists
+again and converges.
 """
 
 from __future__ import annotations
@@ -18,9 +22,10 @@ from pydantic import BaseModel
 from m4d.api.meta import Condition, Resource, set_condition
 from m4d.api.registry import kind_info
 from m4d.errors import ConflictError, NotFoundError, PermanentError, TemporaryError
-from m4d.runtime.controller import Controller, ObjectKey, Outcome
-from m4d.runtime.informer import Informer
+from m4d.runtime.controller import Controller, ObjectKey, Outcome, Watch
+from m4d.runtime.informer import Handler, Informer, Informers
 from m4d.runtime.queue import WorkQueue
+from m4d.runtime.reader import CacheReader
 
 log = logging.getLogger("m4d.runtime")
 
@@ -57,24 +62,57 @@ class Stats:
             setattr(self, what, getattr(self, what) + 1)
 
 
-class Runner:
-    """One controller's informers, queue and workers."""
+def _fingerprint(obj: Resource) -> tuple[object, ...]:
+    """What a controller's own objects change in besides status."""
+    m = obj.metadata
+    return (m.uid, m.generation, m.labels, m.annotations, m.finalizers, m.deletion_timestamp, m.owner_references)
 
-    def __init__(self, controller: Controller[Any]) -> None:
+
+class Runner:
+    """One controller's handlers, queue and workers."""
+
+    def __init__(self, controller: Controller[Any], informers: Informers) -> None:
         self.controller = controller
         self.queue: WorkQueue[ObjectKey] = WorkQueue()
         self.stats = Stats()
         self._failures: dict[ObjectKey, int] = {}
         c = controller
-        c.attach(self.queue.add)
-        self.informers = [
-            Informer(c.cluster, c.kind, lambda o: [ObjectKey.of(o)], self.queue, c.namespace, owner=c.name)
-        ]
-        self.informers[0].skip_status_only = not c.reconcile_on_status
+        c.attach(self.queue.add, CacheReader(informers, c.cluster))
+        self.own: Informer[Any] = informers.get(c.cluster, c.kind, c.namespace)
+        self.informers = [self.own]
+        self.own.add_handler(self._own_changed)
         for w in c.watches():
-            self.informers.append(
-                Informer(w.cluster or c.cluster, w.kind, w.to_keys, self.queue, w.namespace, w.label_selector, c.name)
-            )
+            informer: Informer[Any] = informers.get(w.cluster or c.cluster, w.kind, w.namespace, w.label_selector)
+            informer.add_handler(self._watched_changed(w))
+            self.informers.append(informer)
+        for kind in c.reads():
+            self.informers.append(informers.get(c.cluster, kind))
+
+    def _own_changed(self, event: str, old: Resource | None, new: Resource | None) -> None:
+        # Changes to status alone are (mostly) the controller's own writes; reconciling on them would
+        # double the work for nothing, unless someone else's status writes are what it must see.
+        if (
+            event == "MODIFIED"
+            and not self.controller.reconcile_on_status
+            and old is not None
+            and new is not None
+            and _fingerprint(old) == _fingerprint(new)
+        ):
+            return
+        obj = new or old
+        if obj is not None:
+            self.queue.add(ObjectKey.of(obj))
+
+    def _watched_changed(self, watch: Watch) -> Handler:
+        def handle(event: str, old: Resource | None, new: Resource | None) -> None:
+            if event == "MODIFIED" and watch.changed is not None and not watch.changed(old, new):
+                return
+            obj = new or old
+            if obj is not None:
+                for key in watch.to_keys(obj):
+                    self.queue.add(key)
+
+        return handle
 
     # -- one key ------------------------------------------------------------------------------
 
@@ -115,7 +153,7 @@ class Runner:
     def _reconcile_key(self, key: ObjectKey) -> float | None:
         c = self.controller
         try:
-            obj = c.cluster.get(c.kind, key.name, key.namespace)
+            obj = c.read.get(c.kind, key.name, key.namespace)
         except NotFoundError:
             return None
         self.stats.count("reconciles")
@@ -124,6 +162,7 @@ class Runner:
         if c.finalizer and c.finalizer not in obj.metadata.finalizers:
             meta = obj.metadata.model_copy(update={"finalizers": [*obj.metadata.finalizers, c.finalizer]})
             obj = c.cluster.update(obj.model_copy(update={"metadata": meta}))
+            self.own.cache.assume(obj)
         try:
             outcome = c.reconcile(obj)
         except PermanentError as exc:
@@ -141,7 +180,12 @@ class Runner:
         if outcome.requeue_after is not None:
             return outcome.requeue_after  # still cleaning up
         remaining = [f for f in obj.metadata.finalizers if f != c.finalizer]
-        c.cluster.update(obj.model_copy(update={"metadata": obj.metadata.model_copy(update={"finalizers": remaining})}))
+        meta = obj.metadata.model_copy(update={"finalizers": remaining})
+        written = c.cluster.update(obj.model_copy(update={"metadata": meta}))
+        if remaining:
+            self.own.cache.assume(written)
+        else:
+            self.own.cache.forget(written)
         return None
 
     def _failed_status(self, obj: Resource, exc: PermanentError) -> BaseModel:
@@ -168,7 +212,8 @@ class Runner:
         new_wire = status.model_dump(mode="json", by_alias=True, exclude_none=True)
         if current is not None and current.model_dump(mode="json", by_alias=True, exclude_none=True) == new_wire:
             return
-        self.controller.cluster.update_status(obj.model_copy(update={"status": status}))
+        written = self.controller.cluster.update_status(obj.model_copy(update={"status": status}))
+        self.own.cache.assume(written)
         self.stats.count("status_writes")
 
     # -- threads ------------------------------------------------------------------------------
@@ -187,17 +232,17 @@ class Runner:
 class Manager:
     """Start with `run(stop)` (until stop is set) or `run_until_idle(timeout)`."""
 
-    def __init__(self, controllers: list[Controller[Any]]) -> None:
+    def __init__(self, controllers: list[Controller[Any]], informers: Informers | None = None) -> None:
         for c in controllers:
             kind_info(c.kind)  # fail early on an unregistered kind
-        self.runners = [Runner(c) for c in controllers]
+        self.informers = informers or Informers()
+        self.runners = [Runner(c, self.informers) for c in controllers]
         self._threads: list[threading.Thread] = []
         self._stop = threading.Event()
 
     def start(self) -> None:
+        self.informers.start()
         for runner in self.runners:
-            for informer in runner.informers:
-                self._spawn(f"watch {informer.name}", informer.run)
             for i in range(runner.controller.workers):
                 self._spawn(f"worker {runner.controller.name}-{i}", runner.work)
 
@@ -207,7 +252,7 @@ class Manager:
         self._threads.append(thread)
 
     def stop(self, timeout: float = 10.0) -> None:
-        """Graceful: in-flight reconciles finish, then every thread ends."""
+        """Graceful: in-flight reconciles finish, then every thread ends and every watch is closed."""
         self._stop.set()
         for runner in self.runners:
             runner.queue.shutdown()
@@ -215,6 +260,7 @@ class Manager:
         for thread in self._threads:
             thread.join(max(0.0, deadline - time.monotonic()))
         self._threads.clear()
+        self.informers.stop(max(0.0, deadline - time.monotonic()))
 
     def run(self, stop: threading.Event) -> None:
         self.start()
@@ -224,7 +270,7 @@ class Manager:
             self.stop()
 
     def synced(self) -> bool:
-        return all(i.synced.is_set() for r in self.runners for i in r.informers)
+        return self.informers.synced()
 
     def idle(self) -> bool:
         """Synced, nothing ready or in flight, no key failing. Timed requeues (expected waits) don't count."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 import uuid
 
 import pytest
@@ -197,22 +198,40 @@ def test_watch_without_version_starts_with_current_objects(cluster: Cluster, ns:
 
 def test_watch_delivers_changes_made_while_watching(cluster: Cluster, ns: str) -> None:
     start = cluster.list(M4DApplication, ns).resource_version
-    stop = threading.Event()
+    stream = cluster.watch(M4DApplication, ns, start)
     seen: list[tuple[str, str]] = []
 
     def consume() -> None:
-        for event in cluster.watch(M4DApplication, ns, start, timeout=10.0, stop=stop):
+        for event in stream:
             if event.object is not None:
                 seen.append((event.type, event.object.name))
                 if len(seen) == 2:
-                    stop.set()
+                    stream.close()
 
     thread = threading.Thread(target=consume)
     thread.start()
     cluster.create(application("a", ns))
     cluster.create(application("b", ns))
     thread.join(15)
+    assert not thread.is_alive()
     assert seen == [("ADDED", "a"), ("ADDED", "b")]
+
+
+def test_closing_an_idle_watch_ends_it_at_once_and_nothing_was_polled(cluster: Cluster, ns: str) -> None:
+    start = cluster.list(M4DApplication, ns).resource_version
+    watches = cluster.requests["watch"]
+    stream = cluster.watch(M4DApplication, ns, start)
+    events: list[str] = []
+    thread = threading.Thread(target=lambda: events.extend(e.type for e in stream))
+    thread.start()
+    time.sleep(2.5)
+    closed_at = time.monotonic()
+    stream.close()
+    thread.join(10)
+    assert not thread.is_alive()
+    assert time.monotonic() - closed_at < 2.0
+    assert events == []
+    assert cluster.requests["watch"] - watches == 1  # one request all along: no re-polling
 
 
 def test_watch_with_selector_reports_objects_moving_in_and_out(cluster: Cluster, ns: str) -> None:

@@ -15,10 +15,9 @@ import pytest
 
 from m4d.api import M4DApplication, MemberCluster
 from m4d.api.application import M4DApplicationStatus
-from m4d.cluster import kube
+from m4d.cluster import kube, kube_watch
 from m4d.cluster.connect import Target
 from m4d.cluster.kube import KubeCluster
-from m4d.cluster.kube_watch import STOP_CHECK
 from m4d.errors import ConflictError, GoneError, NotFoundError, PermanentError, TemporaryError, UnauthorizedError
 from m4d.runtime.controller import Controller, Outcome
 from m4d.runtime.manager import Manager
@@ -41,35 +40,36 @@ def test_watch_from_expired_history_is_gone(kube_cluster: KubeCluster, ns: str) 
         list(kube_cluster.watch(M4DApplication, ns, resource_version="1", timeout=2))
 
 
-def test_stop_ends_an_idle_watch_promptly(kube_cluster: KubeCluster, ns: str) -> None:
-    stop = threading.Event()
+def test_close_ends_an_idle_watch_promptly(kube_cluster: KubeCluster, ns: str) -> None:
     start = kube_cluster.list(M4DApplication, ns).resource_version
+    stream = kube_cluster.watch(M4DApplication, ns, start)
     events: list[str] = []
-    thread = threading.Thread(
-        target=lambda: events.extend(e.type for e in kube_cluster.watch(M4DApplication, ns, start, stop=stop))
-    )
+    thread = threading.Thread(target=lambda: events.extend(e.type for e in stream))
     thread.start()
     time.sleep(0.5)
-    stopped_at = time.monotonic()
-    stop.set()
+    closed_at = time.monotonic()
+    stream.close()
     thread.join(10)
     assert not thread.is_alive()
-    assert time.monotonic() - stopped_at < STOP_CHECK + 3  # the longest request is 300 s without a stop event
-    assert events == ["BOOKMARK"]  # nothing happened; the last event says where to resume
+    assert time.monotonic() - closed_at < 2  # the request itself would last LONGEST_REQUEST (300 s)
+    assert events == []
 
 
-def test_a_watch_resumes_across_server_requests(kube_cluster: KubeCluster, ns: str) -> None:
-    """With a stop event each request lasts about a second; changes between requests are not lost."""
+def test_a_watch_resumes_across_server_requests(
+    kube_cluster: KubeCluster, ns: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The server ends each request after LONGEST_REQUEST; the next resumes where it ended, losing nothing."""
+    monkeypatch.setattr(kube_watch, "LONGEST_REQUEST", 1)
     start = kube_cluster.list(M4DApplication, ns).resource_version
-    stop = threading.Event()
+    stream = kube_cluster.watch(M4DApplication, ns, start, timeout=20)
     seen: list[str] = []
 
     def consume() -> None:
-        for event in kube_cluster.watch(M4DApplication, ns, start, timeout=20, stop=stop):
+        for event in stream:
             if event.object is not None:
                 seen.append(event.object.name)
                 if len(seen) == 3:
-                    stop.set()
+                    stream.close()
 
     thread = threading.Thread(target=consume)
     thread.start()
@@ -78,6 +78,7 @@ def test_a_watch_resumes_across_server_requests(kube_cluster: KubeCluster, ns: s
         time.sleep(1.3)
     thread.join(25)
     assert seen == ["a", "b", "c"]
+    assert isinstance(stream, kube_watch.KubeWatch) and stream.requests >= 3
 
 
 def test_watch_ends_at_its_timeout_with_a_bookmark_to_resume_from(kube_cluster: KubeCluster, ns: str) -> None:
