@@ -23,6 +23,44 @@ from m4d.errors import FieldError, InvalidError
 ASSET_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:@-]*(/[A-Za-z0-9][A-Za-z0-9._:@-]*)*$")
 
 
+MAX_CONFIG_BYTES = 4 << 20
+MAX_CONFIG_NODES = 1_000_000
+
+
+class _Loader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
+    """YAML's safe loader (the C one when there is one) that refuses a key given twice, as kubectl's
+    strict field validation does: with "last one wins", a hand edit could silently undo a setting."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[object, object]:
+        seen: set[object] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            if key in seen:
+                line = key_node.start_mark.line + 1
+                raise yaml.constructor.ConstructorError(None, None, f"key {key!r} is repeated (line {line})")
+            seen.add(key)
+        mapping: dict[object, object] = super().construct_mapping(node, deep=deep)
+        return mapping
+
+
+_Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _Loader.construct_mapping)
+
+
+def _expanded_size(value: object) -> int:
+    """Values in `value` counted as validation will visit them (a value referenced twice counts twice),
+    stopping once past MAX_CONFIG_NODES."""
+    count, stack = 0, [value]
+    while stack and count <= MAX_CONFIG_NODES:
+        item = stack.pop()
+        count += 1
+        if isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return count
+
+
 def check_asset_id(value: str) -> str:
     if len(value) > 253 or not ASSET_ID.match(value) or ".." in value:
         raise ValueError(f"asset id {value[:80]!r} must be letters, digits and . _ : @ - in /-separated parts")
@@ -119,11 +157,32 @@ class ModuleConfig(Model):
 
     @classmethod
     def load(cls, path: Path | str) -> ModuleConfig:
-        """Parse and validate a config file; InvalidError naming every bad field."""
+        """Parse and validate a config file; InvalidError naming the problem or every bad field."""
+        what = f"module config {path}"
         try:
-            raw = yaml.safe_load(Path(path).read_text())
-        except (OSError, yaml.YAMLError) as error:
-            raise InvalidError(f"module config {path}", [FieldError("", str(error))]) from None
+            data = Path(path).read_bytes()
+        except OSError as error:
+            raise InvalidError(what, [FieldError("", f"cannot be read: {error.strerror or error}")]) from None
+        if len(data) > MAX_CONFIG_BYTES:
+            raise InvalidError(what, [FieldError("", f"is larger than {MAX_CONFIG_BYTES} bytes")])
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError as error:
+            problem = f"is not UTF-8 (byte 0x{data[error.start]:02x} at offset {error.start})"
+            raise InvalidError(what, [FieldError("", problem)]) from None
+        try:
+            raw = yaml.load(text, Loader=_Loader)  # noqa: S506 - a safe loader (C if available)
+        except yaml.YAMLError as error:
+            mark = getattr(error, "problem_mark", None)
+            where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+            problem = getattr(error, "problem", None) or str(error).splitlines()[0]
+            raise InvalidError(what, [FieldError("", f"is not valid YAML{where}: {problem}")]) from None
+        except RecursionError:
+            raise InvalidError(what, [FieldError("", "is nested too deeply")]) from None
+        if not isinstance(raw, dict):
+            raise InvalidError(what, [FieldError("", "must be a mapping (name, assets, ...)")])
+        if _expanded_size(raw) > MAX_CONFIG_NODES:  # aliases can make a small file a huge document
+            raise InvalidError(what, [FieldError("", f"expands to more than {MAX_CONFIG_NODES} values")])
         try:
             return cls.model_validate(raw)
         except ValidationError as error:

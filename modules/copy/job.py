@@ -30,6 +30,7 @@ from m4d.modules.copy.progress import CopyStatus, Reporter
 from m4d.modules.sinks import ParquetSink
 from m4d.modules.sinks.parquet import STAGING
 from m4d.modules.sources import locate
+from m4d.modules.sources.failures import LogScrubber, SourceError, classify
 
 log = logging.getLogger(__name__)
 FINGERPRINT = "_run.json"
@@ -95,15 +96,28 @@ class CopyJob:
             return rows
 
     def run(self) -> CopyStatus:
+        """Copy; on failure the status and the error say what failed in data-free words (statuses reach
+        users), and the log has the driver's text with the values of protected columns masked."""
         report = self.reporter
         try:
             return self._run()
+        except SourceError as error:
+            self._log_detail(error.detail)
+            report.update(force=True, phase="Failed", message=self.scrub(str(error)))
+            raise
         except M4DError as error:
             report.update(force=True, phase="Failed", message=self.scrub(str(error)))
             raise
         except (OSError, pa.ArrowException) as error:
-            report.update(force=True, phase="Failed", message=self.scrub(f"{type(error).__name__}: {error}"))
-            raise M4DError(self.scrub(f"copy of {self.asset.asset_id} failed: {error}")) from None
+            self._log_detail(str(error))
+            why, _ = classify(error)
+            message = f"copy of {self.asset.asset_id} failed: {why}"
+            report.update(force=True, phase="Failed", message=message)
+            raise M4DError(message) from None
+
+    def _log_detail(self, detail: str) -> None:
+        masked = LogScrubber(self.reader.source.schema.names, self.reader.pipeline.protected)
+        log.warning("copy of %s failed: %s", self.asset.asset_id, self.scrub(masked(detail)))
 
     def _run(self) -> CopyStatus:
         report = self.reporter

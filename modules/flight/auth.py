@@ -15,6 +15,7 @@ from typing import Any
 from pyarrow import flight
 
 from m4d.modules.config import ClientGrant
+from m4d.modules.flight.refusals import unauthenticated
 
 MIDDLEWARE_KEY = "m4d-auth"
 
@@ -54,13 +55,13 @@ class BearerAuthFactory(flight.ServerMiddlewareFactory):  # type: ignore[misc]
             if scheme.lower() == "bearer" and token:
                 caller = self._find(token.strip())
         if caller is None:
-            raise flight.FlightUnauthenticatedError("a valid bearer token is required (authorization: Bearer ...)")
+            raise unauthenticated("a valid bearer token is required (authorization: Bearer ...)")
         return CallerMiddleware(caller)
 
 
 def caller_of(context: Any) -> Caller:
     middleware = context.get_middleware(MIDDLEWARE_KEY)
     if middleware is None:  # the factory refuses unauthenticated calls before this point
-        raise flight.FlightUnauthenticatedError("not authenticated")
+        raise unauthenticated("not authenticated")
     caller: Caller = middleware.caller
     return caller

@@ -5,6 +5,10 @@
 - `do_get`: one partition, streamed through the transforms (a generator: gRPC pulls batch by batch, so
   memory stays bounded whatever the asset's size).
 - `do_put`: a write into the asset's governed Parquet sink, schema-checked, transformed, committed whole.
+- `list_actions`: none; `do_action` and `do_exchange` are refused.
+
+Every refusal is a Flight error of one class per kind with a short, data-free message and a reason code
+(`refusals.py`); drivers' texts, which may quote data, go only to the module's log, scrubbed.
 """
 
 from __future__ import annotations
@@ -19,13 +23,17 @@ import pyarrow as pa
 from pyarrow import flight
 
 from m4d.credentials import CredentialStore, Scrubber
-from m4d.errors import FieldError, InvalidError, M4DError
+from m4d.errors import FieldError, InvalidError
 from m4d.modules.actions import FILTER_ROWS
 from m4d.modules.assets import ReadableAsset, WritableAsset
 from m4d.modules.config import ModuleConfig
+from m4d.modules.flight import refusals
 from m4d.modules.flight.auth import MIDDLEWARE_KEY, BearerAuthFactory, Caller, caller_of
+from m4d.modules.flight.refusals import rpc
 from m4d.modules.flight.tickets import Request, Ticket, parse_descriptor, parse_ticket
+from m4d.modules.sources.failures import LogScrubber, SourceError
 from m4d.modules.transforms import ColumnRefused, Projection
+from m4d.modules.transforms.compact import plain_batch, plain_schema
 
 log = logging.getLogger(__name__)
 
@@ -60,16 +68,14 @@ class FlightModule(flight.FlightServerBase):  # type: ignore[misc]
     def _granted(self, caller: Caller, asset_id: str, table: dict[str, Any]) -> Any:
         # One answer for "no such asset" and "not yours": a caller cannot probe which assets exist.
         if not caller.may_use(asset_id) or asset_id not in table:
-            raise flight.FlightUnauthorizedError(
-                f"asset {asset_id!r} is not available to application {caller.application}"
-            )
+            raise refusals.unauthorized(f"asset {asset_id!r} is not available to application {caller.application}")
         return table[asset_id]
 
     def _projection(self, asset: ReadableAsset, columns: list[str] | None) -> Projection:
         try:
             return asset.pipeline.project(columns)
         except ColumnRefused as error:
-            raise flight.FlightUnauthorizedError(str(error)) from None
+            raise refusals.unauthorized(str(error), refusals.COLUMN_REFUSED) from None
 
     def _info(self, caller: Caller, request: Request, descriptor: flight.FlightDescriptor) -> flight.FlightInfo:
         asset = self._granted(caller, request.asset, self.readable)
@@ -83,22 +89,29 @@ class FlightModule(flight.FlightServerBase):  # type: ignore[misc]
 
     # -- Flight RPCs ---------------------------------------------------------------------------------
 
+    @rpc("list_flights")
     def list_flights(self, context: Any, criteria: bytes) -> Iterator[flight.FlightInfo]:
         caller = caller_of(context)
+        # Built whole before returning: an error while listing is then a refusal, not a broken stream.
+        infos = []
         for asset_id in sorted(caller.assets & self.readable.keys()):
             descriptor = flight.FlightDescriptor.for_path(asset_id)
-            yield self._info(caller, Request(asset=asset_id), descriptor)
+            infos.append(self._info(caller, Request(asset=asset_id), descriptor))
+        return iter(infos)
 
+    @rpc("get_flight_info")
     def get_flight_info(self, context: Any, descriptor: flight.FlightDescriptor) -> flight.FlightInfo:
         caller = caller_of(context)
         return self._info(caller, parse_descriptor(descriptor), descriptor)
 
+    @rpc("get_schema")
     def get_schema(self, context: Any, descriptor: flight.FlightDescriptor) -> flight.SchemaResult:
         caller = caller_of(context)
         request = parse_descriptor(descriptor)
         asset = self._granted(caller, request.asset, self.readable)
         return flight.SchemaResult(self._projection(asset, request.columns).schema)
 
+    @rpc("do_get")
     def do_get(self, context: Any, ticket: flight.Ticket) -> flight.FlightDataStream:
         caller = caller_of(context)
         request = parse_ticket(ticket)
@@ -106,38 +119,76 @@ class FlightModule(flight.FlightServerBase):  # type: ignore[misc]
         projection = self._projection(asset, request.columns)
         partitions = asset.source.partitions()
         if request.partition >= len(partitions):
-            raise pa.ArrowInvalid(f"asset {request.asset!r} has {len(partitions)} partitions")
+            raise refusals.refused(
+                f"asset {request.asset!r} has {len(partitions)} partitions", refusals.NO_SUCH_PARTITION
+            )
         partition = partitions[request.partition]
         log.info("%s reads %s partition %d", caller.application, request.asset, partition.index)
         batches = projection.run(asset.source.read(partition, projection.read))
-        return flight.GeneratorStream(projection.schema, self._guard(batches, request.asset))
+        what = f"reading {request.asset} partition {partition.index}"
+        return flight.GeneratorStream(projection.schema, self._guard(batches, what, asset))
 
-    def _guard(self, batches: Iterator[pa.RecordBatch], asset_id: str) -> Iterator[pa.RecordBatch]:
-        """Errors mid-stream reach the client scrubbed of any secret a driver might have echoed."""
+    def _guard(self, batches: Iterator[pa.RecordBatch], what: str, asset: ReadableAsset) -> Iterator[pa.RecordBatch]:
+        """Errors mid-stream reach the client as data-free refusals; the log has the driver's words, with
+        the values of protected columns masked and secrets scrubbed."""
         try:
             yield from batches
-        except M4DError as error:
-            raise flight.FlightServerError(self.scrub(str(error))) from None
-        except (OSError, pa.ArrowException) as error:
-            log.warning("reading %s failed: %s", asset_id, self.scrub(str(error)))
-            raise flight.FlightServerError(f"reading {asset_id} failed: {self.scrub(str(error))}") from None
+        except SourceError as error:
+            masked = LogScrubber(asset.source.schema.names, asset.pipeline.protected)
+            log.warning("%s failed: %s (%s)", what, self.scrub(str(error)), self.scrub(masked(error.detail)))
+            raise refusals.source_failure(what, error) from None
+        except Exception as error:  # a refusal either way; faults are logged
+            raise refusals.as_refusal(what, error, self.scrub) from None
 
+    @rpc("do_put")
     def do_put(
         self, context: Any, descriptor: flight.FlightDescriptor, reader: flight.MetadataRecordBatchReader, writer: Any
     ) -> None:
         caller = caller_of(context)
         request = parse_descriptor(descriptor)
         asset = self._granted(caller, request.asset, self.writable)
+        what = f"writing {request.asset}"
         try:
-            pipeline = asset.pipeline_for(reader.schema)
-        except M4DError as error:
-            raise pa.ArrowInvalid(self.scrub(str(error))) from None
+            # Dictionaries are decoded, as sources do: a write-flow filter must not leave rows in one.
+            schema = plain_schema(reader.schema)
+            pipeline = asset.pipeline_for(schema)
+        except InvalidError as error:
+            message = f"{what} refused: {self.scrub(_first_line(error))}"
+            raise refusals.refused(message, refusals.WRITE_REFUSED) from None
         name = uuid.uuid4().hex
-        batches = pipeline.run(chunk.data for chunk in reader)
+        batches = pipeline.run(plain_batch(chunk.data, schema) for chunk in reader)
         try:
             written = asset.sink.stage(name, pipeline.output_schema, batches)
             asset.sink.commit(name)
-        except M4DError as error:
-            raise flight.FlightServerError(self.scrub(str(error))) from None
+        except SourceError as error:
+            masked = LogScrubber(schema.names, pipeline.protected)
+            log.warning("%s failed: %s (%s)", what, self.scrub(str(error)), self.scrub(masked(error.detail)))
+            raise refusals.source_failure(what, error) from None
         log.info("%s wrote %d rows to %s", caller.application, written.rows, request.asset)
         writer.write(pa.py_buffer(f'{{"rows": {written.rows}}}'.encode()))
+
+    @rpc("list_actions")
+    def list_actions(self, context: Any) -> list[tuple[str, str]]:
+        caller_of(context)
+        return []
+
+    @rpc("do_action")
+    def do_action(self, context: Any, action: flight.Action) -> Iterator[bytes]:
+        caller_of(context)
+        raise refusals.refused(f"this module offers no action {action.type[:80]!r}", refusals.UNSUPPORTED)
+
+    @rpc("do_exchange")
+    def do_exchange(self, context: Any, descriptor: flight.FlightDescriptor, reader: Any, writer: Any) -> None:
+        caller_of(context)
+        raise refusals.refused("DoExchange is not supported: read with DoGet, write with DoPut", refusals.UNSUPPORTED)
+
+
+def _first_line(error: InvalidError) -> str:
+    return "; ".join(str(e) for e in error.errors) or str(error)
+
+
+# pyarrow's GetSchema handler, unlike the others, does not turn a Flight error into its status: the client
+# gets "Unknown error" with the refusal's message and a Python traceback. The frame that raises the refusal
+# (`rpc`'s wrapper) is the module's only frame in it, so it is named for the module, not its source file.
+_wrapper = FlightModule.get_schema
+_wrapper.__code__ = _wrapper.__code__.replace(co_filename="m4d.modules.flight")

@@ -1,8 +1,8 @@
 """What clients send: flight descriptors naming an asset (and columns), tickets naming one partition.
 
 Both are small JSON documents parsed once into typed values; anything malformed is refused before any
-asset is looked up. Tickets name a partition by index, never by path, so a client cannot point the
-module at a file.
+asset is looked up (`FlightServerError`, reason `Malformed`). Tickets name a partition by index, never by
+path, so a client cannot point the module at a file.
 """
 
 from __future__ import annotations
@@ -10,11 +10,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import pyarrow as pa
 from pyarrow import flight
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from m4d.modules.config import check_asset_id
+from m4d.modules.flight.refusals import MALFORMED, refused
 
 MAX_REQUEST_BYTES = 64 * 1024
 
@@ -22,7 +22,7 @@ MAX_REQUEST_BYTES = 64 * 1024
 class Request(BaseModel):
     """An asset and, optionally, the columns wanted (in order)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
     asset: str
     columns: list[str] | None = Field(default=None, max_length=10_000)
@@ -42,12 +42,12 @@ class Ticket(Request):
 
 def _parse(model: type[Request], raw: bytes) -> Any:
     if len(raw) > MAX_REQUEST_BYTES:
-        raise pa.ArrowInvalid("request too large")
+        raise refused(f"malformed {model.__name__.lower()}: larger than {MAX_REQUEST_BYTES} bytes", MALFORMED)
     try:
         return model.model_validate(json.loads(raw))
-    except (ValueError, ValidationError) as error:
+    except (ValueError, ValidationError, RecursionError) as error:
         detail = error.errors(include_input=False)[0]["msg"] if isinstance(error, ValidationError) else "not JSON"
-        raise pa.ArrowInvalid(f"malformed {model.__name__.lower()}: {detail}") from None
+        raise refused(f"malformed {model.__name__.lower()}: {detail}", MALFORMED) from None
 
 
 def parse_ticket(ticket: flight.Ticket) -> Ticket:
@@ -58,12 +58,15 @@ def parse_ticket(ticket: flight.Ticket) -> Ticket:
 def parse_descriptor(descriptor: flight.FlightDescriptor) -> Request:
     """`for_path(asset_id)` or `for_command(b'{"asset": ..., "columns": [...]}')`."""
     if descriptor.descriptor_type == flight.DescriptorType.PATH:
-        parts = [p.decode() if isinstance(p, bytes) else str(p) for p in descriptor.path]
+        try:
+            parts = [p.decode() if isinstance(p, bytes) else str(p) for p in descriptor.path]
+        except UnicodeDecodeError:
+            raise refused("malformed descriptor: the asset id is not UTF-8", MALFORMED) from None
         if len(parts) != 1:
-            raise pa.ArrowInvalid("a path descriptor names exactly one asset id")
+            raise refused("malformed descriptor: a path descriptor names exactly one asset id", MALFORMED)
         try:
             return Request(asset=parts[0])
         except ValidationError:
-            raise pa.ArrowInvalid(f"malformed asset id {parts[0][:80]!r}") from None
+            raise refused(f"malformed descriptor: {parts[0][:80]!r} is not an asset id", MALFORMED) from None
     request: Request = _parse(Request, descriptor.command)
     return request

@@ -24,7 +24,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from pyarrow import fs
 
-from m4d.modules.sources.base import SourceError
+from m4d.modules.sources.failures import SourceError, classify
 from m4d.modules.sources.stores import Location
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
@@ -45,6 +45,11 @@ class ParquetSink:
         self.root = location.path.rstrip("/")
         self.row_group_rows = row_group_rows
         self.compression = compression
+
+    def _error(self, what: str, error: Exception) -> SourceError:
+        why, temporary = classify(error)
+        why = why.replace("could not be read", "could not be written")
+        return SourceError(f"{what} {self.location.display}: {why}", why=why, detail=str(error), temporary=temporary)
 
     def _path(self, *parts: str) -> str:
         return "/".join([self.root, *parts])
@@ -89,7 +94,7 @@ class ParquetSink:
             size = self.fs.get_file_info(partial).size or 0
             self.fs.move(partial, done)
         except (OSError, pa.ArrowException) as error:
-            raise SourceError(f"cannot write {self.location.display}: {error}") from None
+            raise self._error("cannot write", error) from None
         return Written(rows, size)
 
     def commit(self, name: str) -> None:
@@ -101,7 +106,7 @@ class ParquetSink:
             elif not self.committed(name):
                 raise SourceError(f"part {name} of {self.location.display} was neither staged nor committed")
         except OSError as error:
-            raise SourceError(f"cannot commit to {self.location.display}: {error}") from None
+            raise self._error("cannot commit to", error) from None
 
     def write_manifest(self, manifest: dict[str, Any]) -> None:
         with self.fs.open_output_stream(self._path(MANIFEST)) as out:
@@ -133,7 +138,7 @@ class ParquetSink:
                 ):
                     self.fs.delete_file(info.path)
         except OSError as error:
-            raise SourceError(f"cannot clear {self.location.display}: {error}") from None
+            raise self._error("cannot clear", error) from None
 
     def existing_schema(self) -> pa.Schema | None:
         """The schema of data already committed here, if any."""

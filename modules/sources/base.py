@@ -8,13 +8,9 @@ from dataclasses import dataclass
 
 import pyarrow as pa
 
-from m4d.errors import M4DError
+from m4d.modules.sources.failures import SourceError
 
-
-class SourceError(M4DError):
-    """The store refused or failed; the message names the asset and the store, never a credential."""
-
-    reason = "SourceError"
+__all__ = ["Partition", "Source", "SourceError"]
 
 
 @dataclass(frozen=True)
@@ -29,7 +25,12 @@ class Partition:
 
 
 class Source(ABC):
-    """Data of one asset. `schema` and `partitions()` are known at start-up; `read` streams one partition."""
+    """Data of one asset. `schema` and `partitions()` are known at start-up; `read` streams one partition.
+
+    `schema` is what the module serves: dictionary-encoded and view columns as their plain types
+    (`transforms.compact.plain_schema`), and `read` yields batches of it: a dictionary holds the values of
+    every row, so it could carry rows a filter excludes.
+    """
 
     schema: pa.Schema
 

@@ -14,8 +14,10 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 from pyarrow import fs
 
-from m4d.modules.sources.base import Partition, Source, SourceError
+from m4d.modules.sources.base import Partition, Source
+from m4d.modules.sources.failures import SourceError, classify
 from m4d.modules.sources.stores import Location
+from m4d.modules.transforms.compact import plain_batch, plain_schema
 
 FORMATS = {"parquet": (".parquet", ".parq"), "csv": (".csv",), "arrow": (".arrow", ".feather", ".ipc")}
 READ_BUFFER = 4 << 20
@@ -29,11 +31,13 @@ class FileSource(Source):
         self.location, self.format = location, fmt
         self.batch_rows, self.rows_per_partition = batch_rows, rows_per_partition
         self.files = self._files()
-        self.schema = self._schema(self.files[0])
+        self.file_schema = self._schema(self.files[0])  # as stored (dictionaries and all)
+        self.schema = plain_schema(self.file_schema)
         self._partitions: list[Partition] | None = None
 
-    def _error(self, what: str, error: Exception) -> SourceError:
-        return SourceError(f"{what} {self.location.display}: {error}")
+    def _error(self, what: str, error: Exception, rows_before: int | None = None) -> SourceError:
+        why, temporary = classify(error, rows_before)
+        return SourceError(f"{what} {self.location.display}: {why}", why=why, detail=str(error), temporary=temporary)
 
     def _files(self) -> list[str]:
         filesystem, path = self.location.filesystem, self.location.path
@@ -110,14 +114,18 @@ class FileSource(Source):
         return parts or [Partition(start, path, 0, 0, 0)]
 
     def _check(self, path: str, schema: pa.Schema) -> None:
-        if not schema.remove_metadata().equals(self.schema):
+        if not schema.remove_metadata().equals(self.file_schema):
             raise SourceError(f"{path} does not have the schema of the asset's first file ({self.files[0]})")
 
     def read(self, partition: Partition, columns: Sequence[str]) -> Iterator[pa.RecordBatch]:
+        schema = pa.schema([self.schema.field(c) for c in columns])
+        rows = 0
         try:
-            yield from self._read(partition, list(columns))
+            for batch in self._read(partition, list(columns)):
+                rows += batch.num_rows
+                yield plain_batch(batch, schema)
         except (OSError, pa.ArrowException) as error:
-            raise self._error("cannot read", error) from None
+            raise self._error("cannot read", error, rows) from None
 
     def _read(self, part: Partition, columns: list[str]) -> Iterator[pa.RecordBatch]:
         with self._open(part.path) as f:

@@ -18,7 +18,9 @@ import pyarrow as pa
 from m4d.api.common import Connection
 from m4d.credentials import CredentialStore, Scrubber, entry
 from m4d.errors import FieldError, InvalidError, TemporaryError
-from m4d.modules.sources.base import Partition, Source, SourceError
+from m4d.modules.sources.base import Partition, Source
+from m4d.modules.sources.failures import SourceError
+from m4d.modules.transforms.compact import plain_batch, plain_schema
 
 
 def quote_ident(name: str) -> str:
@@ -63,7 +65,7 @@ class PostgresSource(Source):
         auth = quote(user, safe="") + (":" + quote(password, safe="") if password else "")
         ssl = "?sslmode=require" if str(props.get("ssl", "")).lower() in ("true", "1") else ""
         self._uri = f"postgresql://{auth}@{self.host}:{self.port}/{quote(self.database, safe='')}{ssl}"
-        self.schema = self._schema()
+        self.schema = plain_schema(self._schema())
 
     def __repr__(self) -> str:
         return f"PostgresSource({self.display!r})"
@@ -74,12 +76,19 @@ class PostgresSource(Source):
         except adbc_driver_manager.Error as error:
             raise TemporaryError(f"cannot connect to {self.display}: {self.scrub(str(error))}") from None
 
+    def _failed(self, what: str, error: adbc_driver_manager.Error) -> SourceError:
+        # The server's words may quote data (a value that failed to convert): the log has them, not clients.
+        temporary = isinstance(error, adbc_driver_manager.OperationalError)
+        why = "the database could not be reached" if temporary else "the database could not return the data"
+        detail = self.scrub(str(error))
+        return SourceError(f"{what} {self.display}: {why}", why=why, detail=detail, temporary=temporary)
+
     def _schema(self) -> pa.Schema:
         with self._connect() as conn:
             try:
                 return conn.adbc_get_table_schema(self.table, db_schema_filter=self.db_schema)
             except adbc_driver_manager.Error as error:
-                raise SourceError(f"cannot read the schema of {self.display}: {self.scrub(str(error))}") from None
+                raise self._failed("cannot read the schema of", error) from None
 
     def _statistics(self) -> tuple[int, float]:
         """(pages, estimated rows) of the table from pg_class (estimates kept by VACUUM/ANALYZE)."""
@@ -92,7 +101,7 @@ class PostgresSource(Source):
                 cursor.execute(sql, (self.db_schema, self.table))
                 row = cursor.fetchone()
             except adbc_driver_manager.Error as error:
-                raise SourceError(f"cannot read the statistics of {self.display}: {self.scrub(str(error))}") from None
+                raise self._failed("cannot read the statistics of", error) from None
         return (int(row[0]), float(row[1])) if row else (0, 0.0)
 
     def partitions(self) -> list[Partition]:
@@ -125,6 +134,7 @@ class PostgresSource(Source):
             if partition.count is not None:
                 sql += " AND ctid < $2::tid"
                 params += (f"({partition.first + partition.count},0)",)
+        schema = pa.schema([self.schema.field(c) for c in columns])
         conn = self._connect()
         try:
             with conn.cursor() as cursor:
@@ -133,8 +143,8 @@ class PostgresSource(Source):
                 reader = cursor.fetch_record_batch()
                 for batch in reader:
                     for offset in range(0, batch.num_rows, self.batch_rows):
-                        yield batch.slice(offset, self.batch_rows)
+                        yield plain_batch(batch.slice(offset, self.batch_rows), schema)
         except adbc_driver_manager.Error as error:
-            raise SourceError(f"cannot read {self.display}: {self.scrub(str(error))}") from None
+            raise self._failed("cannot read", error) from None
         finally:
             conn.close()

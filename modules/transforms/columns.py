@@ -67,12 +67,13 @@ class RedactColumns(ColumnTransform):
         return out
 
     def _values(self, n: int) -> pa.Array:
-        # One constant array, grown as needed and sliced (zero-copy) for each batch.
+        # A constant array of exactly n values, kept for the next batch of the same size (most are): a
+        # slice of a longer one would be copied before sending (transforms.compact), a fitting one is not.
         constant = self._constant  # one read: concurrent streams may replace it meanwhile
-        if len(constant) < n:
-            constant = pa.nulls(max(n, 2 * len(constant), 1024), pa.string()).fill_null(self.value)
+        if len(constant) != n:
+            constant = pa.nulls(n, pa.string()).fill_null(self.value)
             self._constant = constant
-        return constant.slice(0, n)
+        return constant
 
     def apply(self, batch: pa.RecordBatch) -> pa.RecordBatch:
         present = self.present(batch.schema)

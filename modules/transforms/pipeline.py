@@ -19,8 +19,9 @@ from m4d.api.common import Action
 from m4d.errors import FieldError, InvalidError, M4DError
 from m4d.modules import actions as names
 from m4d.modules.keyed import KeyedHasher, hasher
-from m4d.modules.transforms.base import Transform
+from m4d.modules.transforms.base import ColumnTransform, Transform
 from m4d.modules.transforms.columns import RedactColumns, RemoveColumns
+from m4d.modules.transforms.compact import compact
 from m4d.modules.transforms.filtering import FilterRows
 from m4d.modules.transforms.hashing import HashColumns
 
@@ -53,16 +54,22 @@ class Pipeline:
     def actions(self) -> list[str]:
         return [t.action for t in self.transforms]
 
+    @property
+    def protected(self) -> frozenset[str]:
+        """Columns whose values policy does not let out as they are (removed, redacted, hashed)."""
+        return frozenset().union(*(t.columns for t in self.transforms if isinstance(t, ColumnTransform)))
+
     def apply(self, batch: pa.RecordBatch) -> pa.RecordBatch:
         for t in self.transforms:
             batch = t.apply(batch)
         return batch
 
     def run(self, batches: Iterable[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        """The transformed batches, compacted (`compact`): what is written holds nothing else."""
         for batch in batches:
             out = self.apply(batch)
             if out.num_rows:
-                yield out
+                yield compact(out)
 
     def project(self, columns: Sequence[str] | None) -> Projection:
         """What to read and what comes out when a client asks for `columns` (None: all it may see)."""
@@ -111,10 +118,11 @@ class Projection:
         return out
 
     def run(self, batches: Iterable[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        """The batches to send, compacted (`compact`): no byte of a row or value policy keeps back."""
         for batch in batches:
             out = self.apply(batch)
             if out.num_rows:
-                yield out
+                yield compact(out)
 
 
 def _row_counter(schema: pa.Schema, avoid: set[str] | frozenset[str]) -> str | None:

@@ -66,3 +66,18 @@ def test_flight_process_reports_its_endpoint_serves_and_stops(tmp_path: Path, se
             proc.stderr.close()
     assert not ready.exists()
     assert "cli-token" not in logs and "serving 1 assets" in logs
+
+
+@pytest.mark.parametrize("content", ["name: café\n".encode("latin-1"), b"name: [\n", b"name: a\nname: a\n"])
+@pytest.mark.parametrize("command", ["flight", "copy"])
+def test_a_bad_config_file_ends_the_module_with_a_message_not_a_traceback(
+    tmp_path: Path, content: bytes, command: str
+) -> None:
+    config = tmp_path / "module.yaml"
+    config.write_bytes(content)
+    m4d = str(Path(sys.executable).with_name("m4d"))
+    done = subprocess.run([m4d, "module", command, "--config", str(config)], capture_output=True, timeout=60)
+    assert done.returncode == 1
+    err = done.stderr.decode()
+    assert err.startswith(f"error: module config {config} is invalid"), err
+    assert "Traceback" not in err

@@ -73,3 +73,41 @@ def test_descriptors_are_valid_m4dmodules_naming_every_action() -> None:
     read = modules["arrow-flight"].spec.capabilities[0]
     assert read.api is not None and (read.api.protocol, read.api.dataformat) == ("fybrik-arrow-flight", "arrow")
     assert modules["implicit-copy"].spec.deployment.kind == "Job"
+
+
+BOMB = "a: &a [x, x, x, x, x, x, x, x, x, x]\n" + "".join(
+    f"{n}: &{n} [{', '.join(['*' + p] * 10)}]\n" for p, n in zip("abcdefg", "bcdefgh", strict=True)
+)
+
+
+@pytest.mark.parametrize(
+    ("content", "problem"),
+    [
+        ("name: café\n".encode("latin-1"), "is not UTF-8 (byte 0xe9 at offset 9)"),
+        (b"\xff\xfe\x00n\x00a\x00m\x00e", "is not UTF-8 (byte 0xff at offset 0)"),
+        (b"name: m\x00\n", "is not valid YAML: unacceptable character #x0000"),
+        (b"name: [\n", "is not valid YAML at line 2, column 1"),
+        (b"a: " + b"[" * 100_000, "is not valid YAML at line 1"),
+        (BOMB.encode(), "expands to more than 1000000 values"),
+        (b"name: a\nname: b\n", "key 'name' is repeated (line 2)"),
+        (b"- name: a\n", "must be a mapping"),
+        (b"", "must be a mapping"),
+        (b"name: x\nassets: 3\n", "assets: Input should be a valid list"),
+    ],
+)
+def test_a_config_file_that_cannot_be_used_is_refused_with_what_is_wrong(
+    tmp_path: Path, content: bytes, problem: str
+) -> None:
+    path = tmp_path / "module.yaml"
+    path.write_bytes(content)
+    with pytest.raises(InvalidError) as info:
+        ModuleConfig.load(path)
+    assert str(info.value).startswith(f"module config {path} is invalid")
+    assert problem in str(info.value)
+
+
+def test_a_missing_or_unreadable_config_file_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(InvalidError, match="cannot be read"):
+        ModuleConfig.load(tmp_path / "missing.yaml")
+    with pytest.raises(InvalidError, match="cannot be read"):
+        ModuleConfig.load(tmp_path)
