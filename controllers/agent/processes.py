@@ -149,11 +149,14 @@ class _Running:
 
 
 def _tail(path: Path, lines: int = 5) -> str:
+    """What a module said last, for its status: its `error:` line when it printed one (modules keep those
+    data-free, while a log line may quote data), else the last lines."""
     try:
         text = path.read_text(errors="replace").strip().splitlines()
     except OSError:
         return ""
-    return " | ".join(text[-lines:])
+    errors = [line for line in text if line.startswith("error: ")]
+    return " | ".join(errors[-1:] if errors else text[-lines:])
 
 
 class Supervisor:
