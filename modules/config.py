@@ -179,8 +179,6 @@ class ModuleConfig(Model):
             raise InvalidError(what, [FieldError("", f"is not valid YAML{where}: {problem}")]) from None
         except RecursionError:
             raise InvalidError(what, [FieldError("", "is nested too deeply")]) from None
-        if not isinstance(raw, dict):
-            raise InvalidError(what, [FieldError("", "must be a mapping (name, assets, ...)")])
         if _expanded_size(raw) > MAX_CONFIG_NODES:  # aliases can make a small file a huge document
             raise InvalidError(what, [FieldError("", f"expands to more than {MAX_CONFIG_NODES} values")])
         try:

@@ -90,8 +90,8 @@ BOMB = "a: &a [x, x, x, x, x, x, x, x, x, x]\n" + "".join(
         (b"a: " + b"[" * 100_000, "is not valid YAML at line 1"),
         (BOMB.encode(), "expands to more than 1000000 values"),
         (b"name: a\nname: b\n", "key 'name' is repeated (line 2)"),
-        (b"- name: a\n", "must be a mapping"),
-        (b"", "must be a mapping"),
+        (b"- name: a\n", "Input should be a valid dictionary"),
+        (b"", "Input should be a valid dictionary"),
         (b"name: x\nassets: 3\n", "assets: Input should be a valid list"),
     ],
 )
