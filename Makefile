@@ -11,11 +11,16 @@ export M4D_CACHE_DIR := $(CACHE_DIR)
 
 install: $(STAMP)
 
+# pip names each package as it fetches it (the first install takes a few minutes); setuptools' notice that
+# an editable install uses an import finder is information only, so it is silenced.
 $(STAMP): pyproject.toml setup.py
+	@echo "== installing m4d and its dependencies into $(VENV) (first time: a few minutes)"
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	PYTHONWARNINGS="ignore:Editable installation" $(BIN)/pip install -q -e '.[dev]'
+	set -o pipefail; PYTHONWARNINGS="ignore:Editable installation" $(BIN)/pip install --progress-bar off -e '.[dev]' \
+		| { grep --line-buffered -E '^(Collecting|Installing collected|Successfully installed)' || true; }
 	touch $(STAMP)
+	@echo "== installed: $(BIN)/m4d"
 
 lint: install
 	$(BIN)/ruff check --no-cache .

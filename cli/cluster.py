@@ -1,6 +1,7 @@
-"""`m4d cluster`: onboard member clusters from templates, and list them.
+"""`m4d cluster`: onboard member clusters from templates, offboard them, and list them.
 
 m4d cluster onboard NAME --template T --region R [--set k=v] [--bundle DIR|-]
+m4d cluster offboard NAME
 m4d cluster list
 m4d cluster templates
 """
@@ -19,7 +20,7 @@ from m4d.cli.gitops import gitops_options, gitops_settings
 
 @click.group()
 def cluster() -> None:
-    """Member clusters: onboard from a template, list with their heartbeat and applied revision."""
+    """Member clusters: onboard from a template, offboard, list with their heartbeat and applied revision."""
 
 
 def _parse_sets(sets: tuple[str, ...]) -> dict[str, str]:
@@ -120,6 +121,32 @@ def onboard(
         out = _write_bundle(files, bundle)
         if out != "stdout":
             ctx.console.print(f"member install bundle in {out}: kubectl apply -f {out} (on the member)", soft_wrap=True)
+
+
+@cluster.command()
+@click.argument("name")
+@gitops_options
+@pass_context
+def offboard(
+    ctx: CliContext, name: str, gitops_repo: str | None, gitops_branch: str | None, gitops_mode: str | None
+) -> None:
+    """Delete the MemberCluster NAME from the hub and remove its folder (namespace and Blueprints) and its
+    Argo CD Application from the GitOps repository. Run again, it finishes an interrupted offboarding."""
+    from m4d.controllers.registry.onboarding import offboard as do_offboard  # noqa: PLC0415
+
+    settings = gitops_settings(ctx, gitops_repo, gitops_branch, gitops_mode)
+    done = do_offboard(ctx.hub(), settings, name)
+    write = done.write
+    if done.deleted:
+        ctx.console.print(f"membercluster/{name} deleted", highlight=False, soft_wrap=True)
+    if write.review is not None:
+        ctx.console.print(f"removal awaits review on branch {write.review.branch}: {write.review.url}", soft_wrap=True)
+    elif write.commit:
+        ctx.console.print(f"removed from {settings.remote.url} at {write.commit[:12]}", highlight=False, soft_wrap=True)
+    elif done.deleted:
+        ctx.console.print(f"nothing of {name} was in {settings.remote.url}", highlight=False, soft_wrap=True)
+    else:
+        raise click.ClickException(f"no member cluster {name} on the hub or in {settings.remote.url}")
 
 
 @cluster.command("list")

@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+import os
+import shlex
+import shutil
+import sys
 import time
+from pathlib import Path
 
 import click
+from rich.rule import Rule
 from rich.table import Table
 
 from m4d.cli.context import CliContext, pass_context
 from m4d.cli.params import SECONDS
+from m4d.cluster.connect import DEFAULT_HUB_DIR
 
+RULE_WIDTH = 100  # the heading over each read, also when the console is unbounded (a file or a pipe)
 _STYLE = {"decision": "cyan", "plan": "blue", "commit": "magenta", "sync": "yellow", "module": "green",
           "endpoint": "bold green", "denied": "bold red", "error": "red", "step": "bold"}  # fmt: skip
 
@@ -61,16 +69,38 @@ def demo(ctx: CliContext, keep: bool, rows: int, timeout: float) -> None:
     finally:
         if not keep:
             stopped = services.stop_all(hub_dir)
-            console.print(f"stopped {', '.join(stopped)} and their modules; `--keep` leaves them running")
+            console.print(
+                f"stopped {', '.join(stopped)} and their modules; `{invocation(hub_dir)} demo --keep` leaves them "
+                "running",
+                soft_wrap=True,
+            )
     if keep:
+        m4d = invocation(hub_dir)
         console.print(
             f"\nStill running in {paths.hub}. Try:\n"
-            f"  m4d --hub {paths.hub} get m4dapplications\n"
-            f"  m4d --hub {paths.hub} explain m4dapplication marketing-eu-fr\n"
-            f"  git --git-dir {paths.hub / 'gitops.git'} log --stat\n"
-            f"  m4d --hub {paths.hub} token fraud-detection   # for your own Flight client\n"
-            f"  m4d --hub {paths.hub} down"
+            f"  {m4d} get m4dapplications\n"
+            f"  {m4d} explain m4dapplication marketing-eu-fr\n"
+            f"  git --git-dir {shlex.quote(str(hub_dir / 'gitops.git'))} log --stat\n"
+            f"  {m4d} token fraud-detection   # for your own Flight client\n"
+            f"  {m4d} down",
+            highlight=False,
+            soft_wrap=True,
         )
+
+
+def invocation(hub_dir: Path) -> str:
+    """`m4d` as the user can type it again, here: the name on PATH if that is this very command, else the
+    path they ran (`.venv/bin/m4d`), or the interpreter for `python -m m4d.cli`; `--hub` unless default."""
+    ran = Path(sys.argv[0])
+    if ran.name == "__main__.py":
+        command = f"{shlex.quote(sys.executable)} -m m4d.cli"
+    else:
+        on_path = shutil.which("m4d")
+        same = on_path is not None and ran.exists() and Path(on_path).resolve() == ran.resolve()
+        command = "m4d" if same else shlex.quote(sys.argv[0])
+    if os.environ.get("M4D_HUB") or hub_dir != Path(DEFAULT_HUB_DIR):
+        command += f" --hub {shlex.quote(str(hub_dir))}"
+    return command
 
 
 def _read_everything(ctx: CliContext) -> None:
@@ -89,7 +119,8 @@ def _read_everything(ctx: CliContext) -> None:
     for app in ctx.hub().list(M4DApplication).items:
         assert app.status is not None
         for asset, state in sorted(app.status.asset_states.items()):
-            console.rule(f"{app.name} ({app.spec.app_info.intent}, role {app.spec.app_info.role}) reads {asset}")
+            title = f"{app.name} ({app.spec.app_info.intent}, role {app.spec.app_info.role}) reads {asset}"
+            console.print(Rule(title), width=min(console.width, RULE_WIDTH))
             if state.endpoint is None:
                 reason = state.conditions[0].message if state.conditions else "no endpoint"
                 console.print(f"[bold red]not served:[/] {reason}")

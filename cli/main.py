@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import platform
 import sys
 import traceback
 
@@ -23,6 +24,7 @@ from m4d.errors import M4DError
 # dependencies inside the command functions, so `m4d --help` stays fast.
 COMMANDS = (
     "m4d.cli.resources",
+    "m4d.cli.watching",
     "m4d.cli.module",
     "m4d.cli.explain",
     "m4d.cli.hub",
@@ -64,6 +66,12 @@ def cli(ctx: click.Context, hub_dir: str, kube_context: str | None, in_cluster: 
     state = CliContext(target=Target.from_env(hub_dir, kube_context, in_cluster))
     ctx.obj = state
     ctx.call_on_close(state.close)
+
+
+@cli.command()
+def version() -> None:
+    """The m4d version, and the Python it runs on."""
+    click.echo(f"m4d {__version__} (Python {platform.python_version()}, {sys.executable})")
 
 
 for _name in COMMANDS:

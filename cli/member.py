@@ -60,7 +60,7 @@ def agent(
         member = ctx.target.open_member(cluster)
     settings = AgentSettings(
         cluster=cluster,
-        workdir=workdir or layout.root / "run" / cluster,
+        workdir=(workdir or layout.root / "run" / cluster).absolute(),
         credentials=CredentialSource(kind="file", path=str(layout.secrets_file)),
     )
     controller = BlueprintAgent(member, hub=ctx.hub(), settings=settings)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -15,6 +16,8 @@ from rich.table import Table
 from m4d.api.meta import Resource
 from m4d.api.registry import KindInfo
 
+# YAML lines are never folded (PyYAML folds long strings at 80 columns by default).
+_YAML_WIDTH = sys.maxsize
 _FILTER = re.compile(r'^\[\?\(@\.(\w+)==["\']([^"\']*)["\']\)\]$')
 _STEP = re.compile(r"\.([\w-]+)|(\[[^\]]*\])")
 
@@ -63,21 +66,33 @@ def cell(value: Any, column_type: str) -> str:
     return str(value)
 
 
-def table(info: KindInfo, items: Sequence[Resource], wide: bool, all_namespaces: bool) -> Table:
-    grid = Table(box=None, pad_edge=False, show_edge=False, header_style="bold")
-    if all_namespaces and info.namespaced:
-        grid.add_column("NAMESPACE")
-    grid.add_column("NAME")
+def rows(info: KindInfo, items: Sequence[Resource], wide: bool, all_namespaces: bool) -> list[list[str]]:
+    """The header, then one row per item: the kind's printer columns (priority 0, or all when wide)."""
     columns = [c for c in info.columns if wide or c.priority == 0]
-    for column in columns:
-        grid.add_column(column.name.upper())
+    with_namespace = all_namespaces and info.namespaced
+    found = [[*(["NAMESPACE"] if with_namespace else []), "NAME", *(c.name.upper() for c in columns)]]
     for item in items:
         wire = item.wire()
-        row = [item.metadata.namespace or ""] if all_namespaces and info.namespaced else []
+        row = [item.metadata.namespace or ""] if with_namespace else []
         row.append(item.name)
         row.extend(cell(jsonpath(wire, c.json_path), c.type) for c in columns)
+        found.append(row)
+    return found
+
+
+def table(info: KindInfo, items: Sequence[Resource], wide: bool, all_namespaces: bool) -> Table:
+    header, *body = rows(info, items, wide, all_namespaces)
+    grid = Table(box=None, pad_edge=False, show_edge=False, header_style="bold")
+    for name in header:
+        grid.add_column(name)
+    for row in body:
         grid.add_row(*row)
     return grid
+
+
+def aligned(row: Sequence[str], widths: Sequence[int]) -> str:
+    """One plain line, columns padded to `widths` (a longer value widens its column, never cut)."""
+    return "   ".join(value.ljust(width) for value, width in zip(row, widths, strict=False)).rstrip()
 
 
 def dump(items: Sequence[Resource], fmt: str, single: bool) -> str:
@@ -86,8 +101,8 @@ def dump(items: Sequence[Resource], fmt: str, single: bool) -> str:
         payload: Any = docs[0] if single else {"apiVersion": "v1", "kind": "List", "items": docs}
         return json.dumps(payload, indent=2, sort_keys=False)
     if single:
-        return yaml.safe_dump(docs[0], sort_keys=False)
-    return "---\n".join(yaml.safe_dump(d, sort_keys=False) for d in docs)
+        return yaml.safe_dump(docs[0], sort_keys=False, width=_YAML_WIDTH)
+    return "---\n".join(yaml.safe_dump(d, sort_keys=False, width=_YAML_WIDTH) for d in docs)
 
 
 def conditions_table(conditions: list[dict[str, Any]]) -> Table:
@@ -138,7 +153,9 @@ def describe(console: Console, info: KindInfo, obj: Resource) -> None:
             f"[bold red]Deleting since:[/] {meta['deletionTimestamp']} (finalizers: {meta.get('finalizers')})"
         )
     console.print("[bold]Spec:[/]")
-    console.print(_indent(yaml.safe_dump(wire.get("spec", {}), sort_keys=False)), markup=False, highlight=False)
+    console.print(
+        _indent(yaml.safe_dump(wire.get("spec", {}), sort_keys=False, width=_YAML_WIDTH)), markup=False, highlight=False
+    )
     status = wire.get("status")
     if not status:
         console.print("[bold]Status:[/]       <none>")
@@ -147,7 +164,9 @@ def describe(console: Console, info: KindInfo, obj: Resource) -> None:
     console.print("[bold]Status:[/]")
     if rest:
         console.print(
-            _indent(yaml.safe_dump(_without_conditions(rest), sort_keys=False)), markup=False, highlight=False
+            _indent(yaml.safe_dump(_without_conditions(rest), sort_keys=False, width=_YAML_WIDTH)),
+            markup=False,
+            highlight=False,
         )
     for where, conditions in _find_conditions(status):
         console.print(f"[bold]Conditions ({where}):[/]")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import time
 from pathlib import Path
 
 import click
@@ -79,17 +80,41 @@ def apply(ctx: CliContext, files: tuple[str, ...], namespace: str | None, dry_ru
 @click.command("get", epilog=_KIND_HELP)
 @click.argument("kind")
 @click.argument("name", required=False)
-@click.option("-n", "--namespace", default="default", show_default=True)
+@click.option("-n", "--namespace", help="Namespace (default: default; with --cluster: all of the member's).")
 @click.option("-A", "--all-namespaces", is_flag=True, help="List across all namespaces.")
 @click.option("-l", "--selector", default=None, help="Label selector, e.g. team=risk,tier!=gold.")
 @click.option("-o", "--output", "fmt", type=click.Choice(["table", "wide", "yaml", "json"]), default="table")
+@click.option("-w", "--watch", is_flag=True, help="After listing, print each change as it happens (Ctrl-C stops).")
+@click.option("--timeout", metavar="DURATION", help="With --watch: stop after this long (e.g. 30s, 5m).")
+@click.option("--cluster", metavar="NAME", help="A member's store (embedded hub), e.g. its Blueprints.")
 @pass_context
 def get(
-    ctx: CliContext, kind: str, name: str | None, namespace: str, all_namespaces: bool, selector: str | None, fmt: str
+    ctx: CliContext,
+    kind: str,
+    name: str | None,
+    namespace: str | None,
+    all_namespaces: bool,
+    selector: str | None,
+    fmt: str,
+    watch: bool,
+    timeout: str | None,
+    cluster: str | None,
 ) -> None:
-    """Show resources of a kind (one, or all), as a table, YAML or JSON."""
+    """Show resources of a kind (one, or all), as a table, YAML or JSON; with -w, keep following them."""
     info = _kind(kind)
-    hub = ctx.hub()
+    hub = ctx.store(cluster)
+    if namespace is None and cluster is not None and not name:
+        all_namespaces = True  # a member's Blueprints live in its destination namespace, whatever that is
+    namespace = namespace or "default"
+    if watch:
+        from m4d.cli.watching import parse_duration, watch_table  # noqa: PLC0415
+
+        deadline = time.monotonic() + parse_duration(timeout) if timeout else None
+        ns = None if all_namespaces or not info.namespaced else namespace
+        watch_table(ctx, hub, info, name, ns, selector, fmt, deadline)
+        return
+    if timeout:
+        raise click.UsageError("--timeout goes with --watch")
     if name:
         items: list[Resource] = [hub.get(info.model, name, namespace if info.namespaced else None)]
     else:
@@ -110,11 +135,12 @@ def get(
 @click.argument("kind")
 @click.argument("name")
 @click.option("-n", "--namespace", default="default", show_default=True)
+@click.option("--cluster", metavar="NAME", help="A member's store (embedded hub), e.g. one of its Blueprints.")
 @pass_context
-def describe(ctx: CliContext, kind: str, name: str, namespace: str) -> None:
+def describe(ctx: CliContext, kind: str, name: str, namespace: str, cluster: str | None) -> None:
     """Show one resource in detail: metadata, spec, status and every condition with its reason."""
     info = _kind(kind)
-    obj = ctx.hub().get(info.model, name, namespace if info.namespaced else None)
+    obj = ctx.store(cluster).get(info.model, name, namespace if info.namespaced else None)
     output.describe(ctx.console, info, obj)
 
 

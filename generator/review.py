@@ -125,7 +125,7 @@ class DescriptionFiles(GitHost):
     """The embedded default host: `<dir>/<branch as file name>.md` per open request; closing removes it."""
 
     def __init__(self, folder: Path) -> None:
-        self.folder = Path(folder)
+        self.folder = Path(folder).absolute()  # its file:// URL goes into the pull request's place
         self.web_url = self.folder.as_uri()
 
     def _file(self, branch: str) -> Path:

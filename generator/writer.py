@@ -42,7 +42,8 @@ class Change:
 
     `files`: path → content, or None for "must not exist". With `full`, every other file under the
     generated folders is removed too, except `preserve` (files of Plotters that could not be rendered
-    this time, left as they are). `subject` groups review branches (a Plotter key, or "clusters").
+    this time, left as they are). `removed_folders`: every file under these goes (an offboarded member's
+    folder, whatever it holds). `subject` groups review branches (a Plotter key, or "clusters").
     """
 
     files: Mapping[str, bytes | None]
@@ -54,6 +55,7 @@ class Change:
     reason: str | None = None
     # The applications the change serves, by namespace/name: what a review description explains.
     applications: Mapping[str, M4DApplication] = field(default_factory=dict)
+    removed_folders: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -134,6 +136,10 @@ class GitOpsWriter:
         else:
             existing = self.mirror.ls_tree(base, change.files)
         edits: dict[str, bytes | None] = {}
+        if change.removed_folders:
+            under = self.mirror.ls_tree(base, [p.rstrip("/") for p in change.removed_folders], recursive=True)
+            existing = {**existing, **under}
+            edits.update({path: None for path in under if path not in change.files and is_owned(path)})
         for path, content in change.files.items():
             if content is None:
                 if path in existing:

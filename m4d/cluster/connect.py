@@ -58,7 +58,9 @@ class Target:
 
     @property
     def layout(self) -> HubLayout:
-        return HubLayout(self.hub_dir)
+        # Absolute: the paths travel into processes started elsewhere (modules run in their own working
+        # directory) and into file:// URLs; a relative `.m4d` would be resolved a second time there.
+        return HubLayout(self.hub_dir.absolute())
 
     def describe(self) -> str:
         if self.in_cluster:

@@ -42,19 +42,32 @@ def test_demo_reads_governed_data(tmp_path: Path) -> None:
 
 
 @pytest.mark.timeout(300)
-def test_demo_keep_then_down(tmp_path: Path) -> None:
-    hub = tmp_path / "hub"
-    base = [sys.executable, "-m", "m4d.cli", "--hub", str(hub)]
-    done = subprocess.run([*base, "demo", "--rows", "2000", "--keep"], capture_output=True, text=True, check=False)
-    assert done.returncode == 0, done.stdout + done.stderr
+def test_demo_keep_then_down_with_the_hints_it_prints(tmp_path: Path) -> None:
+    """As a newcomer runs it: `.venv/bin/m4d demo --keep` in their checkout (m4d not on PATH, the default
+    hub `.m4d`), then every command of the closing hints exactly as printed."""
+    (tmp_path / ".venv").symlink_to(Path(sys.executable).parent.parent)
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
+
+    def shell(command: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        done = subprocess.run(command, shell=True, cwd=tmp_path, env=env, capture_output=True, text=True, check=False)
+        assert not check or done.returncode == 0, f"{command}\n{done.stdout}\n{done.stderr}"
+        return done
+
+    hub = tmp_path / ".m4d"
+    done = shell(".venv/bin/m4d demo --rows 2000 --keep")
+    hints = [line.split("#")[0].strip() for line in done.stdout.split("Try:\n", 1)[1].splitlines() if line.strip()]
     try:
         assert set(services.running(hub)) == {"hub", "sync", "agent-eu-de-1", "agent-eu-fr-1"}
-        listed = subprocess.run([*base, "get", "m4dapplications"], capture_output=True, text=True, check=True).stdout
-        assert "fraud-detection" in listed and "True" in listed
-        again = subprocess.run([*base, "demo"], capture_output=True, text=True, check=False)
+        assert hints[0] == ".venv/bin/m4d get m4dapplications" and hints[-1] == ".venv/bin/m4d down"
+        outputs = {hint: shell(hint).stdout for hint in hints[:-1]}
+        assert "fraud-detection" in outputs[hints[0]] and "True" in outputs[hints[0]]
+        assert "marketing-eu-fr" in outputs[".venv/bin/m4d explain m4dapplication marketing-eu-fr"]
+        assert outputs["git --git-dir .m4d/gitops.git log --stat"].startswith("commit ")
+        assert outputs[".venv/bin/m4d token fraud-detection"].strip()
+        again = shell(".venv/bin/m4d demo", check=False)
         assert again.returncode != 0 and "already running" in again.stderr
     finally:
-        down = subprocess.run([*base, "down"], capture_output=True, text=True, check=True)
+        down = shell(hints[-1] if hints else ".venv/bin/m4d down")
     assert "stopped" in down.stdout
     assert services.running(hub) == {}
     modules = [int(p.read_text()) for p in hub.rglob("run/**/pid")]
