@@ -75,3 +75,19 @@ def test_the_installed_package_maps_every_layer_outside_the_checkout(tmp_path: P
     files = [Path(line) for line in result.stdout.splitlines()]
     assert files[: len(LAYERS)] == [package_dirs()[layer] / "__init__.py" for layer in LAYERS]
     assert files[-1] == ROOT / "controllers" / "registry" / "onboarding.py"
+
+
+def test_nothing_reaches_outside_the_repository() -> None:
+    """Product, docs and tests read and link nothing beside the checkout (a user's clone has nothing there)."""
+    outside = "/".join(("..", "shared"))  # spelled apart, so this file does not match itself
+    listed = subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, check=True).stdout
+    found = []
+    for name in filter(None, listed.decode().split("\0")):
+        path = ROOT / name
+        if (
+            path.is_file()
+            and path.suffix in (".py", ".md", ".toml", ".mk", ".yaml", ".txt", ".cfg", "")
+            and (outside in path.read_text(encoding="utf-8", errors="replace"))
+        ):
+            found.append(name)
+    assert found == []
