@@ -34,6 +34,7 @@ from m4d.credentials.source import CredentialSource, open_store
 from m4d.errors import M4DError, NotFoundError, PermanentError
 from m4d.modules.config import ClientGrant, from_blueprint
 from m4d.runtime.controller import Controller, ObjectKey, Outcome
+from m4d.runtime.reader import Reader
 
 log = logging.getLogger("m4d.agent")
 
@@ -79,8 +80,8 @@ class BlueprintAgent(Controller[Blueprint]):
         if client is not None:
             self.modules = ClusterModules(client, self.settings.cluster_domain)
 
-    def attach(self, enqueue: Callable[[ObjectKey], None]) -> None:
-        super().attach(enqueue)
+    def attach(self, enqueue: Callable[[ObjectKey], None], reader: Reader | None = None) -> None:
+        super().attach(enqueue, reader)
         if self.modules is not None:
             self.modules.watch(self.enqueue, self._stop)
 

@@ -148,6 +148,13 @@ class EventLines:
         with contextlib.suppress(Exception):  # already finished or released: nothing is blocked on it
             self.raw.shutdown()
 
+    def close(self) -> None:
+        """Done with it (from the reading thread): the connection is released, whatever was left unread."""
+        self.aborted = True
+        with contextlib.suppress(Exception):
+            self.raw.close()
+            self.raw.release_conn()
+
     def __iter__(self) -> Generator[dict[str, Any], None, None]:
         raw = self.raw
         try:
