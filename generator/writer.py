@@ -194,7 +194,7 @@ class GitOpsWriter:
         edits, existing = self._edits(base, change)
         change_id = _change_id(edits) if edits else None
         prefix = subject_prefix(change.subject)
-        live = [self._live(name, base) for name in sorted(self.mirror.remote_branches(prefix))]
+        live = [self._live(name, sha, base) for name, sha in sorted(self.mirror.remote_branches(prefix).items())]
         plan = plan_review(change.subject, change_id, live)
         if plan.action == "push" and not refetched and any(x.pull and x.pull.state == "merged" for x in live):
             # Merged since the target was fetched? Read it again before proposing anything new.
@@ -235,9 +235,10 @@ class GitOpsWriter:
         review = Review(plan.branch, self.branch, "open", commit, pull.url, pull.number, title)
         return WriteResult(revision=None, commit=commit, changed=frozenset(edits), review=review)
 
-    def _live(self, branch: str, base: str | None) -> Live:
+    def _live(self, branch: str, sha: str, base: str | None) -> Live:
         assert self.reviews is not None
-        head = self.mirror.fetch(branch)
+        # The branch as the remote listed it; fetched only when it is not what we pushed or fetched last.
+        head = sha if self.mirror.known_head(branch) == sha else self.mirror.fetch(branch)
         change_id = current = None
         if head is not None:
             change_id = change_of(self.mirror.commit_message(head))
