@@ -141,10 +141,8 @@ def _decisions(app: M4DApplication | None) -> list[str]:
     lines = ["| asset | flow | interface | decision | columns | policy |", "| --- | --- | --- | --- | --- | --- |"]
     states = app.status.asset_states if app.status is not None else {}
     for data in app.spec.data:
-        state = next(
-            (s for k, s in sorted(states.items()) if k in (data.data_set_id, f"{data.data_set_id}/{data.flow}")),
-            None,
-        )
+        # The application controller keys assets by dataSetID, or "dataSetID (flow)" when one is listed twice.
+        state = states.get(data.data_set_id) or states.get(f"{data.data_set_id} ({data.flow})")
         interface = str(data.requirements.interface)
         decisions = [d for d in (state.decisions if state else []) if d.flow == data.flow] or (
             state.decisions if state else []

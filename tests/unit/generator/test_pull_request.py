@@ -84,3 +84,23 @@ def test_a_large_change_is_bounded_with_a_summary() -> None:
     assert len(body) <= 8_000
     assert "**60 applications**; Blueprints 120 added on 2 clusters." in body
     assert "more application(s) left out" in body and "### default/app00" in body
+
+
+def test_an_asset_listed_for_two_flows_shows_each_flows_decisions() -> None:
+    app = application()
+    write = DataContext.model_validate(
+        {"dataSetID": "catalog/a0", "flow": "write", "requirements": {"interface": {"protocol": "fybrik-arrow-flight"}}}
+    )
+    app.spec = app.spec.model_copy(update={"data": [*app.spec.data, write]})
+    read_decision = Decision(flow="read", actions=[Action(name="RemoveColumn", columns=["ssn"])], policy="p-read")
+    denied = Decision(flow="write", denied=True, policy="p-write", message="finance writes finance data")
+    app.status = M4DApplicationStatus(
+        asset_states={
+            "catalog/a0 (read)": AssetState(decisions=[read_decision]),
+            "catalog/a0 (write)": AssetState(decisions=[denied]),
+        }
+    )
+    edits: dict[str, bytes | None] = dict(files("app", ("member1",)))
+    body = describe("Update", edits, {}, {"default/app": app}, [], "rv/1", "main", link)
+    assert "| catalog/a0 | read | fybrik-arrow-flight | RemoveColumn | ssn | p-read |" in body
+    assert "| catalog/a0 | write | fybrik-arrow-flight | **Deny**: finance writes finance data | — | p-write |" in body
