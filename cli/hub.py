@@ -188,4 +188,46 @@ def _run_elected(ctx: CliContext, manager: Any, stop: threading.Event, namespace
         raise click.ClickException(str(exc)) from None
 
 
+@hub.command()
+@click.option("--check", "check_only", is_flag=True, help="Only say whether each store is intact; change nothing.")
+@pass_context
+def repair(ctx: CliContext, check_only: bool) -> None:
+    """Repair the embedded stores (hub.db, members/*.db) after damage, e.g. "database disk image is malformed".
+
+    Stop every m4d process of the hub directory first (`m4d down`). A damaged store is rebuilt from what can
+    still be read and the damaged file is kept beside it (`hub.db.damaged-<time>`); what could not be
+    read is listed, to be applied again. Plotters, reports and members' Blueprints are rebuilt by the
+    controllers and the sync from the applications and the GitOps repository.
+    """
+    from m4d.cluster.repair import check, repair  # noqa: PLC0415
+
+    if ctx.target.kube_context:
+        raise click.ClickException("repair is for the embedded stores of a hub directory, not a Kubernetes cluster")
+    layout = ctx.target.layout
+    stores = [layout.hub_db, *sorted((layout.root / "members").glob("*.db"))]
+    damaged = 0
+    for path in (p for p in stores if p.exists()):
+        if check_only:
+            problem = check(path)
+            damaged += problem is not None
+            ctx.console.print(f"{path}: {'intact' if problem is None else f'damaged ({problem})'}", soft_wrap=True)
+            continue
+        report = repair(path)
+        if not report.repaired:
+            ctx.console.print(f"{path}: intact", soft_wrap=True)
+            continue
+        damaged += 1
+        kept = ", ".join(f"{n} {kind}" for kind, n in sorted(report.kept.items())) or "nothing"
+        ctx.console.print(f"{path}: was damaged ({report.damage})", soft_wrap=True)
+        ctx.console.print(f"  kept {kept}; the damaged file is now {report.moved_to}", soft_wrap=True)
+        if report.lost:
+            ctx.console.print("  lost (apply again what you applied; the rest is rebuilt):", soft_wrap=True)
+            for kind, namespace, name in report.lost:
+                ctx.console.print(f"    {kind} {namespace + '/' if namespace else ''}{name}", soft_wrap=True)
+        if report.unreadable_rows:
+            ctx.console.print(f"  {report.unreadable_rows} unreadable rows skipped", soft_wrap=True)
+    if check_only and damaged:
+        raise click.ClickException(f"{damaged} damaged store{'s' if damaged > 1 else ''}: run `m4d hub repair`")
+
+
 COMMANDS = [hub]

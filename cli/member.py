@@ -65,11 +65,14 @@ def agent(
     )
     controller = BlueprintAgent(member, hub=ctx.hub(), settings=settings)
     stop = stop_event(ctx.err)
-    beats = threading.Thread(target=run_heartbeat, args=(ctx.hub(), cluster, stop, heartbeat), daemon=True)
+    manager = Manager([controller])
+    beats = threading.Thread(
+        target=run_heartbeat, args=(ctx.hub(), cluster, stop, heartbeat, manager.fail), daemon=True
+    )
     beats.start()
     ctx.err.print(f"agent for cluster {cluster}: member {member.name}, hub {ctx.target.describe()}")
     try:
-        Manager([controller]).run(stop)
+        manager.run(stop)
     finally:
         controller.close()
         if stop_modules:

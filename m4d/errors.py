@@ -60,6 +60,12 @@ class GoneError(TemporaryError):
     reason = "Expired"
 
 
+class StoreCorruptError(PermanentError):
+    """A store's file is damaged: no retry helps, and a process that meets it stops, saying how to repair it."""
+
+    reason = "StoreCorrupt"
+
+
 class UnauthorizedError(PermanentError):
     reason = "Unauthorized"
 

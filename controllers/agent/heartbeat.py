@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 
 from m4d import __version__
 from m4d.api.cluster import MemberCluster, MemberClusterStatus
 from m4d.api.meta import utcnow
 from m4d.cluster.interface import Cluster
-from m4d.errors import ConflictError, M4DError, NotFoundError
+from m4d.errors import ConflictError, M4DError, NotFoundError, StoreCorruptError
 
 log = logging.getLogger("m4d.agent")
 
@@ -33,7 +34,14 @@ def beat(hub: Cluster, cluster: str) -> bool:
     return True
 
 
-def run_heartbeat(hub: Cluster, cluster: str, stop: threading.Event, interval: float = HEARTBEAT_INTERVAL) -> None:
+def run_heartbeat(
+    hub: Cluster,
+    cluster: str,
+    stop: threading.Event,
+    interval: float = HEARTBEAT_INTERVAL,
+    on_fatal: Callable[[StoreCorruptError], None] | None = None,
+) -> None:
+    """Beat until `stop`; a damaged hub store ends the beating and goes to `on_fatal` (the agent stops)."""
     warned = False
     while not stop.is_set():
         try:
@@ -41,6 +49,11 @@ def run_heartbeat(hub: Cluster, cluster: str, stop: threading.Event, interval: f
             if not known and not warned:
                 log.warning("cluster %s is not registered on the hub; onboard it first", cluster)
             warned = not known
+        except StoreCorruptError as exc:
+            if on_fatal is not None:
+                on_fatal(exc)
+            stop.set()
+            return
         except M4DError as exc:
             log.warning("heartbeat for cluster %s failed: %s", cluster, exc)
         stop.wait(interval)

@@ -28,7 +28,7 @@ from m4d.controllers.sync.plan import (
     namespace_manifests,
     plan_sync,
 )
-from m4d.errors import ConflictError, M4DError, NotFoundError
+from m4d.errors import ConflictError, M4DError, NotFoundError, StoreCorruptError
 from m4d.git.snapshot import head_revision, read_snapshot
 
 log = logging.getLogger("m4d.sync")
@@ -112,6 +112,8 @@ class LocalSync:
             files = {p: b for p, b in snapshot.files.items() if p.startswith(cluster_prefix(name))}
             try:
                 plan = self.sync_cluster(name, revision, files)
+            except StoreCorruptError:
+                raise  # a damaged store stops the sync, once, with how to repair it
             except M4DError as exc:
                 log.warning("sync of cluster %s at %s failed: %s", name, revision[:10], exc)
                 continue
@@ -130,6 +132,8 @@ class LocalSync:
             full = time.monotonic() - last_full >= SELF_HEAL_INTERVAL
             try:
                 self.sync_once(force=full)
+            except StoreCorruptError:
+                raise
             except M4DError as exc:
                 log.warning("sync pass failed: %s", exc)
             if full:

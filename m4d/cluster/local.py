@@ -10,6 +10,7 @@ Watches are in `local_watch.py`.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import secrets
 import sqlite3
@@ -34,8 +35,10 @@ from m4d.errors import (
     FieldError,
     GoneError,
     InvalidError,
+    M4DError,
     NotFoundError,
     PermanentError,
+    StoreCorruptError,
     TemporaryError,
 )
 
@@ -73,19 +76,38 @@ def _spec_of(body: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in body.items() if k not in ("metadata", "status", "apiVersion", "kind")}
 
 
-def _unusable(path: Path, exc: Exception) -> PermanentError:
-    """Why the store file cannot be used, in words that say what to check."""
+REPAIR = (
+    "stop every m4d process that uses it (`m4d down` for the demo's) and run `m4d hub repair`: it keeps "
+    "what can still be read, moves the damaged file aside and lists what to apply again (docs/operations.md)"
+)
+
+# SQLite's primary result codes (sqlite3.Error.sqlite_errorcode & 0xff).
+_BUSY, _LOCKED, _READONLY, _IOERR, _CORRUPT, _FULL, _NOTADB = 5, 6, 8, 10, 11, 13, 26
+
+
+def _unusable(path: Path, exc: Exception) -> M4DError:
+    """Why the store cannot be used, in the project's words: busy or out of space is temporary (retry);
+    a damaged file is StoreCorruptError (stop and repair); anything else names what to check."""
     if isinstance(exc, OSError):
         parent = next((p for p in path.parents if p.exists()), None)
         if parent is not None and not parent.is_dir():
             return PermanentError(f"cluster store {path}: {parent} is a file, not a directory", reason="StoreUnusable")
         return PermanentError(f"cluster store {path} cannot be opened: {exc.strerror or exc}", reason="StoreUnusable")
-    if isinstance(exc, sqlite3.DatabaseError) and "not a database" in str(exc):
-        return PermanentError(
-            f"cluster store {path} is not a store (not an SQLite database); move it away to start afresh",
-            reason="StoreCorrupt",
-        )
-    return PermanentError(f"cluster store {path} cannot be used: {exc}", reason="StoreUnusable")
+    code = (getattr(exc, "sqlite_errorcode", None) or 0) & 0xFF
+    text = str(exc)
+    if code in (_BUSY, _LOCKED) or "locked" in text or "busy" in text:
+        return TemporaryError(f"cluster store {path} is busy: {text}", reason="StoreBusy")
+    if code == _FULL:
+        return TemporaryError(f"cluster store {path}: {text} (free some space)", reason="StoreFull")
+    if code == _IOERR:
+        return TemporaryError(f"cluster store {path}: {text}", reason="StoreIOError")
+    if code == _NOTADB or "not a database" in text:
+        return StoreCorruptError(f"cluster store {path} is not a store (not an SQLite database); {REPAIR}")
+    if code == _CORRUPT or "malformed" in text:
+        return StoreCorruptError(f"cluster store {path} is damaged ({text}); {REPAIR}")
+    if code == _READONLY:
+        return PermanentError(f"cluster store {path} cannot be written: {text}", reason="StoreUnusable")
+    return PermanentError(f"cluster store {path} cannot be used: {text}", reason="StoreUnusable")
 
 
 class LocalCluster(Cluster):
@@ -106,21 +128,37 @@ class LocalCluster(Cluster):
         except (OSError, sqlite3.Error) as exc:
             self.close()
             raise _unusable(self.path, exc) from None
+        except M4DError:
+            self.close()
+            raise
 
     # -- plumbing -------------------------------------------------------------------------------
 
     def _connect(self) -> sqlite3.Connection:
         conn = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute("PRAGMA synchronous=NORMAL")
-        conn.execute("PRAGMA busy_timeout=30000")
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute("PRAGMA busy_timeout=30000")
+        except sqlite3.Error:
+            conn.close()
+            raise
         return conn
 
     def _conn(self) -> sqlite3.Connection:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
         if conn is None:
-            conn = self._local.conn = self._connect()
+            with self._guard():
+                conn = self._local.conn = self._connect()
         return conn
+
+    @contextmanager
+    def _guard(self) -> Iterator[None]:
+        """Every SQLite error, in the project's words (see `_unusable`): no sqlite3 exception leaves the store."""
+        try:
+            yield
+        except sqlite3.Error as exc:
+            raise _unusable(self.path, exc) from None
 
     def _count(self, verb: str) -> None:
         with self._requests_lock:
@@ -129,19 +167,17 @@ class LocalCluster(Cluster):
     @contextmanager
     def _tx(self, dry_run: bool = False) -> Iterator[sqlite3.Connection]:
         """One write transaction; a dry run goes through every check and write, then rolls back."""
-        conn = self._conn()
-        try:
+        with self._guard():
+            conn = self._conn()
             conn.execute("BEGIN IMMEDIATE")
-        except sqlite3.OperationalError as exc:
-            raise TemporaryError(f"cluster store {self.path} is busy: {exc}") from exc
-        except sqlite3.DatabaseError as exc:
-            raise _unusable(self.path, exc) from None
-        try:
-            yield conn
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        conn.execute("ROLLBACK" if dry_run else "COMMIT")
+            try:
+                yield conn
+                conn.execute("ROLLBACK" if dry_run else "COMMIT")
+            except BaseException:
+                if conn.in_transaction:
+                    with contextlib.suppress(sqlite3.Error):  # SQLite may have rolled back already
+                        conn.execute("ROLLBACK")
+                raise
 
     def close(self) -> None:
         self._closed = True
@@ -229,18 +265,6 @@ class LocalCluster(Cluster):
 
     # -- reads ----------------------------------------------------------------------------------
 
-    @contextmanager
-    def _reading(self) -> Iterator[None]:
-        """A damaged file found while reading: say which store, not SQLite's words alone."""
-        try:
-            yield
-        except sqlite3.OperationalError as exc:
-            if "locked" in str(exc) or "busy" in str(exc):
-                raise TemporaryError(f"cluster store {self.path} is busy: {exc}") from exc
-            raise _unusable(self.path, exc) from None
-        except sqlite3.DatabaseError as exc:
-            raise _unusable(self.path, exc) from None
-
     def get(self, kind: type[R], name: str, namespace: str | None = None) -> R:
         self._count("get")
         return self._get(kind, name, namespace)
@@ -248,7 +272,7 @@ class LocalCluster(Cluster):
     def _get(self, kind: type[R], name: str, namespace: str | None = None) -> R:
         info = kind_info(kind)
         ns = self._ns(info, namespace)
-        with self._reading():
+        with self._guard():
             row = (
                 self._conn()
                 .execute("SELECT body FROM objects WHERE kind=? AND namespace=? AND name=?", (info.kind, ns, name))
@@ -270,7 +294,7 @@ class LocalCluster(Cluster):
         info = kind_info(kind)
         selector = parse_selector(label_selector)
         db = self._conn()
-        with self._reading():
+        with self._guard():
             db.execute("BEGIN")  # one snapshot for the rows and the resourceVersion
             try:
                 query = "SELECT body FROM objects WHERE kind=?"
@@ -281,7 +305,9 @@ class LocalCluster(Cluster):
                 rows = db.execute(query + " ORDER BY namespace, name", args).fetchall()
                 rv = self._current_rv(db)
             finally:
-                db.execute("COMMIT")
+                if db.in_transaction:
+                    with contextlib.suppress(sqlite3.Error):
+                        db.execute("COMMIT")
         items = [self._decode(kind, r[0]) for r in rows]
         items = [i for i in items if selector.matches(i.metadata.labels)]
         return ResourceList(items=items, resource_version=str(rv))
@@ -298,13 +324,13 @@ class LocalCluster(Cluster):
         return LocalWatch(self, kind, namespace, resource_version, label_selector, timeout)
 
     def _check_kept(self, rv: int) -> None:
-        with self._reading():
+        with self._guard():
             row = self._conn().execute("SELECT value FROM settings WHERE key='compacted'").fetchone()
         if row and rv < int(row[0]):
             raise GoneError(f"resourceVersion {rv} is too old on cluster {self.name}; list again")
 
     def _events_after(self, kind: str, rv: int) -> _EventRows:
-        with self._reading():
+        with self._guard():
             rows = (
                 self._conn()
                 .execute(

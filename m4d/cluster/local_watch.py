@@ -41,7 +41,8 @@ class Tail:
         with self.changed:
             self._watchers += 1
             if self._thread is None:
-                self._seen = self.store._current_rv(self.store._conn())
+                with self.store._guard():
+                    self._seen = self.store._current_rv(self.store._conn())
                 self._thread = threading.Thread(target=self._loop, name=f"tail {self.store.name}", daemon=True)
                 self._thread.start()
 
@@ -148,6 +149,8 @@ class LocalWatch(WatchStream[R]):
                 if deadline is not None and time.monotonic() >= deadline and tail.newest(info.kind) <= last:
                     break
             if not self._closed.is_set():
-                yield WatchEvent("BOOKMARK", None, str(max(last, store._current_rv(store._conn()))))
+                with store._guard():
+                    current = store._current_rv(store._conn())
+                yield WatchEvent("BOOKMARK", None, str(max(last, current)))
         finally:
             tail.unsubscribe()

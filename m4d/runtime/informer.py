@@ -20,7 +20,7 @@ from typing import Any, Generic
 
 from m4d.api.meta import Resource
 from m4d.cluster.interface import Cluster, R, WatchStream
-from m4d.errors import GoneError, M4DError
+from m4d.errors import GoneError, M4DError, StoreCorruptError
 from m4d.runtime.cache import Cache, Change
 from m4d.runtime.indexers import indexers_for
 
@@ -39,11 +39,24 @@ class InformerStats:
     events: int = 0
 
 
+Fatal = Callable[[StoreCorruptError], None]
+
+
+def _log_fatal(exc: StoreCorruptError) -> None:
+    log.error("%s", exc)
+
+
 class Informer(Generic[R]):
     def __init__(
-        self, cluster: Cluster, kind: type[R], namespace: str | None = None, label_selector: str | None = None
+        self,
+        cluster: Cluster,
+        kind: type[R],
+        namespace: str | None = None,
+        label_selector: str | None = None,
+        on_fatal: Fatal = _log_fatal,
     ) -> None:
         self.cluster = cluster
+        self.on_fatal = on_fatal
         self.kind = kind
         self.namespace = namespace
         self.label_selector = label_selector
@@ -98,6 +111,9 @@ class Informer(Generic[R]):
             except GoneError:
                 log.info("%s: watch history expired, listing again", self.name)
                 self.resource_version = None
+            except StoreCorruptError as exc:  # no retry mends it: whoever runs the informers stops
+                self.on_fatal(exc)
+                return
             except Exception as exc:  # a store that is down, or a bug: retry, never die
                 failures += 1
                 delay = min(RETRY_BASE * 2**failures, RETRY_MAX)
@@ -144,6 +160,11 @@ class Informers:
         self._threads: list[threading.Thread] = []
         self._started = False
         self._lock = threading.Lock()
+        # Told when a store turns out damaged (the Manager stops the process); else it is logged once.
+        self.on_fatal: Fatal | None = None
+
+    def fatal(self, exc: StoreCorruptError) -> None:
+        (self.on_fatal or _log_fatal)(exc)
 
     def get(
         self, cluster: Cluster, kind: type[R], namespace: str | None = None, label_selector: str | None = None
@@ -153,7 +174,7 @@ class Informers:
         with self._lock:
             informer = self._informers.get(key)
             if informer is None:
-                informer = self._informers[key] = Informer(cluster, kind, namespace, label_selector)
+                informer = self._informers[key] = Informer(cluster, kind, namespace, label_selector, self.fatal)
                 if self._started:
                     self._spawn(informer)
             return informer

@@ -21,7 +21,7 @@ from pydantic import BaseModel
 
 from m4d.api.meta import Condition, Resource, set_condition
 from m4d.api.registry import kind_info
-from m4d.errors import ConflictError, NotFoundError, PermanentError, TemporaryError
+from m4d.errors import ConflictError, NotFoundError, PermanentError, StoreCorruptError, TemporaryError
 from m4d.runtime.controller import Controller, ObjectKey, Outcome, Watch
 from m4d.runtime.informer import Handler, Informer, Informers
 from m4d.runtime.queue import WorkQueue
@@ -73,6 +73,7 @@ class Runner:
 
     def __init__(self, controller: Controller[Any], informers: Informers) -> None:
         self.controller = controller
+        self.on_fatal = informers.fatal
         self.queue: WorkQueue[ObjectKey] = WorkQueue()
         self.stats = Stats()
         self._failures: dict[ObjectKey, int] = {}
@@ -120,6 +121,9 @@ class Runner:
         c = self.controller
         try:
             requeue = self._reconcile_key(key)
+        except StoreCorruptError as exc:
+            self.on_fatal(exc)  # no retry mends a damaged store: the process stops and says how to repair it
+            return
         except TemporaryError as exc:
             failures = self._note_failure(key, str(exc))
             delay = exc.delay if exc.delay is not None else backoff(failures)
@@ -165,6 +169,8 @@ class Runner:
             self.own.cache.assume(obj)
         try:
             outcome = c.reconcile(obj)
+        except StoreCorruptError:
+            raise
         except PermanentError as exc:
             self.stats.count("permanent_errors")
             log.info("%s %s: %s: %s", c.name, key, exc.reason, exc)
@@ -236,9 +242,20 @@ class Manager:
         for c in controllers:
             kind_info(c.kind)  # fail early on an unregistered kind
         self.informers = informers or Informers()
+        self.informers.on_fatal = self.fail
         self.runners = [Runner(c, self.informers) for c in controllers]
         self._threads: list[threading.Thread] = []
         self._stop = threading.Event()
+        self._outer: threading.Event | None = None
+        self.fatal: StoreCorruptError | None = None
+
+    def fail(self, exc: StoreCorruptError) -> None:
+        """A store is damaged: stop everything; `run` then raises it (once) for the process to report."""
+        if self.fatal is None:
+            self.fatal = exc
+        self._stop.set()
+        if self._outer is not None:
+            self._outer.set()
 
     def start(self) -> None:
         self.informers.start()
@@ -263,11 +280,17 @@ class Manager:
         self.informers.stop(max(0.0, deadline - time.monotonic()))
 
     def run(self, stop: threading.Event) -> None:
+        """Until `stop` is set; raises StoreCorruptError if a store turned out damaged (and sets `stop`)."""
+        self._outer = stop
+        if self.fatal is not None:
+            stop.set()
         self.start()
         try:
             stop.wait()
         finally:
             self.stop()
+        if self.fatal is not None:
+            raise self.fatal
 
     def synced(self) -> bool:
         return self.informers.synced()
@@ -289,7 +312,7 @@ class Manager:
         try:
             deadline = time.monotonic() + timeout
             idle_since: float | None = None
-            while time.monotonic() < deadline:
+            while time.monotonic() < deadline and self.fatal is None:
                 if self.idle():
                     idle_since = idle_since or time.monotonic()
                     if time.monotonic() - idle_since >= quiet:
@@ -297,6 +320,8 @@ class Manager:
                 else:
                     idle_since = None
                 time.sleep(0.02)
-            return False
         finally:
             self.stop()
+        if self.fatal is not None:
+            raise self.fatal
+        return False

@@ -1,18 +1,24 @@
-"""What the fault tests look at and do: reads over Flight, endpoints, services, module processes."""
+"""What the fault tests look at and do: reads over Flight, endpoints, services, module processes, and
+`assert_converged`, the state every fault must end in."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
 import sys
 from pathlib import Path
 
+from m4d.api import Blueprint, M4DApplication
+from m4d.cluster.local import LocalCluster
 from m4d.credentials.app_tokens import read_token
 from m4d.credentials.local import SecretsFile
 from m4d.demo import services
+from m4d.demo.progress import settled
 from m4d.demo.reader import read_asset
 from m4d.demo.setup import service_list
+from m4d.demo.world import CLUSTERS
 from tests.e2e.conftest import HEARTBEAT, World
 
 TX = "finance/transactions"
@@ -71,3 +77,54 @@ def start_with(world: World, name: str, prefix: list[str]) -> int:
     (hub / "pids" / f"{name}.pid").write_text(str(process.pid))
     services._CHILDREN[process.pid] = process  # reaped and stopped with the others
     return process.pid
+
+
+def _instances(world: World) -> dict[Path, str]:
+    """{instance directory: application name} of every module instance the members' Blueprints hold."""
+    out: dict[Path, str] = {}
+    for cluster, _ in CLUSTERS:
+        store = LocalCluster(world.paths.hub / "members" / f"{cluster}.db", name=cluster)
+        try:
+            for bp in store.list(Blueprint).items:
+                for module in bp.spec.modules:
+                    where = world.paths.hub / "run" / cluster / (bp.metadata.namespace or "default") / bp.name
+                    out[where / module.name] = bp.spec.application.name
+        finally:
+            store.close()
+    return out
+
+
+def assert_converged(world: World, disk: bool = True) -> None:
+    """The state every fault must end in: each application Ready or rightly denied; each endpoint served by a
+    live module of that application; one process per module instance and none without a Blueprint; and
+    (with `disk`) no instance directory left over from what is gone."""
+    ok, pending = settled(world.hub)
+    assert ok, f"not settled: {pending}"
+    instances = _instances(world)
+    processes = module_processes(world)
+    duplicates = {k: n for k, n in processes.items() if n != 1}
+    assert not duplicates, f"module instances running twice: {duplicates}"
+    orphans = sorted(k for k in processes if Path(k).parent not in instances)
+    assert not orphans, f"module processes without a Blueprint: {orphans}"
+    for app in world.hub.list(M4DApplication).items:
+        for asset, state in sorted((app.status.asset_states if app.status else {}).items()):
+            if state.endpoint is None:
+                continue
+            serving = [
+                where
+                for where, owner in instances.items()
+                if owner == app.name and _serves(where, state.endpoint.port) and str(where / "config.yaml") in processes
+            ]
+            assert serving, f"{app.name} {asset}: no live module of the application serves {state.endpoint.url}"
+    if disk:
+        run = world.paths.hub / "run"
+        present = {p.parent for p in run.glob("*/*/*/*/config.yaml")} if run.exists() else set()
+        leftovers = sorted(str(p) for p in present - set(instances))
+        assert not leftovers, f"instance directories left behind: {leftovers}"
+
+
+def _serves(where: Path, port: int) -> bool:
+    try:
+        return int(json.loads((where / "ready.json").read_text())["port"]) == port
+    except (OSError, ValueError, KeyError):
+        return False
