@@ -20,3 +20,9 @@ def test_gitea_is_the_pinned_build_and_the_token_works(gitea: Gitea) -> None:
         assert client.post("/user/repos", json={"name": "x"}).status_code == 401
     assert (gitea.log.parent / "data" / "gitea.db").is_file()  # SQLite in the server's temp dir
     assert gitea.log.parent.name.startswith("m4d-gitea-")
+
+
+def test_the_log_keeps_no_credential(gitea: Gitea) -> None:
+    text = gitea.log.read_text()
+    assert "admin user create" in text
+    assert gitea.token not in text and gitea.password not in text

@@ -128,7 +128,9 @@ def _run(binary: Path, config: Path, workdir: Path, args: list[str], log: Path, 
     except subprocess.TimeoutExpired as exc:
         raise ServerStartError(f"gitea {' '.join(args[:3])} did not finish in {timeout:.0f}s") from exc
     with log.open("a") as out:
-        out.write(f"$ gitea {' '.join(a if 'password' not in a else '***' for a in args)}\n{done.stdout}{done.stderr}")
+        shown = ["***" if i and args[i - 1] == "--password" else a for i, a in enumerate(args)]
+        printed = _TOKEN.sub("Access token was successfully created... ***", done.stdout)
+        out.write(f"$ gitea {' '.join(shown)}\n{printed}{done.stderr}")
     if done.returncode != 0:
         tail = "\n".join((done.stdout + done.stderr).splitlines()[-20:])
         raise ServerStartError(f"gitea {' '.join(args[:3])} exited {done.returncode}:\n{tail}\n(log: {log})")
