@@ -48,10 +48,21 @@ demo: install
 clean:
 	rm -rf $(VENV) .m4d .pytest_cache .mypy_cache .ruff_cache build *.egg-info
 
-# Each component keeps its own targets in mk/<component>.mk (testenv, bench, demo, ...).
+# Each component keeps its own targets in mk/<component>.mk (testenv, bench, demo, ...); a target that
+# provides test servers adds itself to SERVERS.
+SERVERS :=
 include $(wildcard mk/*.mk)
 
-# The whole suite: lint, types, unit tier, then the integration and e2e tiers (they need real servers,
-# which the `testenv` target builds or reuses from $(CACHE_DIR)).
-test: lint typecheck
-	$(BIN)/pytest $(PYTEST_ARGS)
+# The whole suite. The test servers are built (or found in $(CACHE_DIR)) while the virtualenv is installed
+# and lint, types and the unit tier run, which need no server; then the other tiers (pyproject's testpaths)
+# run against them. PYTEST_ARGS (options such as -x or -k) go to both pytest runs.
+.PHONY: servers checks
+
+test:
+	$(MAKE) --no-print-directory -j2 servers checks
+	$(BIN)/pytest --ignore=tests/unit $(PYTEST_ARGS)
+
+servers: $(SERVERS)
+
+checks: lint typecheck
+	$(BIN)/pytest tests/unit $(PYTEST_ARGS)

@@ -21,7 +21,6 @@ from m4d.cluster.interface import Cluster
 from m4d.errors import GoneError
 
 _DURATION = re.compile(r"^(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m)?(?:(\d+(?:\.\d+)?)s?)?$")
-_WATCH_SLICE = 30.0  # seconds per watch call; each ends with a bookmark to resume from
 
 
 def parse_duration(text: str) -> float:
@@ -47,19 +46,17 @@ def follow(
     while True:
         listed = store.list(info.model, namespace, selector)
         yield list(listed.items), []
-        version = listed.resource_version
+        left = None if deadline is None else max(deadline - time.monotonic(), 0.01)
+        stream = store.watch(info.model, namespace, listed.resource_version, selector, timeout=left)
         try:
-            while deadline is None or time.monotonic() < deadline:
-                left = _WATCH_SLICE if deadline is None else min(_WATCH_SLICE, deadline - time.monotonic())
-                for event in store.watch(
-                    info.model, namespace, resource_version=version, label_selector=selector, timeout=max(left, 0.01)
-                ):
-                    version = event.resource_version or version
-                    if event.type != "BOOKMARK" and event.object is not None:
-                        yield [], [Change(event.type, event.object)]
+            for event in stream:
+                if event.type != "BOOKMARK" and event.object is not None:
+                    yield [], [Change(event.type, event.object)]
             return
         except GoneError:
             continue  # list again: changes in the gap show as the objects' current state
+        finally:
+            stream.close()
 
 
 def watch_table(

@@ -16,4 +16,4 @@ bench-modules: install
 	cd benchmarks && ../$(BIN)/python bench_flight_memory.py --rows $(ROWS)
 	cd benchmarks && ../$(BIN)/python bench_copy.py --rows $(ROWS)
 
-test: modules-testenv
+SERVERS += modules-testenv

@@ -11,4 +11,4 @@ testenv-clean:
 	rm -rf $(CACHE_DIR)/testenv
 
 # The integration and e2e tiers of `make test` run these servers.
-test: testenv
+SERVERS += testenv
