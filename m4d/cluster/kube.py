@@ -25,6 +25,7 @@ from m4d.cluster.kube_http import APPLY_PATCH, KubeApi, Request
 from m4d.cluster.kube_manifests import STRICT, Manifests
 from m4d.cluster.kube_resources import ResourceType
 from m4d.cluster.kube_watch import KubeWatch
+from m4d.cluster.selectors import parse_selector
 from m4d.errors import ConflictError, FieldError, InvalidError, PermanentError
 
 # Pages of a list; the resourceVersion of the first page is the list's.
@@ -171,6 +172,7 @@ class KubeCluster(Cluster):
         resource = ResourceType.of(kind_info(kind))
         base: tuple[tuple[str, str], ...] = (("limit", str(LIST_PAGE)),)
         if label_selector:
+            parse_selector(label_selector)  # refused here in the embedded store's words, before any request
             base += (("labelSelector", label_selector),)
         items: list[R] = []
         version, token = "", ""

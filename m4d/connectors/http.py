@@ -116,6 +116,12 @@ class HttpConnector:
                 raise PermanentError(
                     f"{self.name} at {self.url(path)} rejected the request: HTTP {status}: {_snippet(text)}"
                 )
+            if status >= 300 or status < 200:
+                raise PermanentError(
+                    f"{self.name} at {self.url(path)} answered HTTP {status} (redirects are not followed): "
+                    f"{_snippet(text)}",
+                    reason="InvalidResponse",
+                )
             try:
                 return load_json(content, "the answer", FILE_LIMITS)
             except InvalidError as exc:

@@ -386,24 +386,23 @@ def _empty() -> list[Case]:
     ]
 
 
-CASES = [
-    *_encodings(),
-    *_syntax(),
-    *_duplicates(),
-    *_depth_size_aliases(),
-    *_values(),
-    *_shapes(),
-    *_schema(),
-    *_kubectl(),
-    *_partial(),
-    *_empty(),
-]
+CLASSES = {
+    "encodings": _encodings(),
+    "YAML and JSON syntax": _syntax(),
+    "duplicate keys": _duplicates(),
+    "depth, size and aliases": _depth_size_aliases(),
+    "values JSON cannot hold": _values(),
+    "documents that are not resources": _shapes(),
+    "schema (tests/corpus/invalid.yaml)": _schema(),
+    "kubectl strictness": _kubectl(),
+    "documents only the store refuses": _partial(),
+    "empty or missing input": _empty(),
+}
+CASES = [c for cases in CLASSES.values() for c in cases]
 
 
-@pytest.fixture(scope="module")
-def baseline(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def make_baseline(hub: Path) -> Path:
     """A hub holding what the cases run into: an application, a member, and a member being deleted."""
-    hub = tmp_path_factory.mktemp("baseline") / "hub"
     store = LocalCluster(hub / "hub.db", name="hub")
     store.create(application("existing", "default"))
     store.create(member("existing-mc"))
@@ -415,6 +414,11 @@ def baseline(tmp_path_factory: pytest.TempPathFactory) -> Path:
     assert store.get(M4DApplication, "existing", "default")
     store.close()
     return hub
+
+
+@pytest.fixture(scope="module")
+def baseline(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_baseline(tmp_path_factory.mktemp("baseline") / "hub")
 
 
 @pytest.fixture

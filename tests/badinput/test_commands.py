@@ -384,17 +384,29 @@ def _module_configs() -> list[Case]:
     ]
 
 
-CASES = [*_hub_dirs(), *_lookups(), *_options(), *_hub_yaml(), *_taxonomy(), *_onboarding(), *_module_configs()]
+CLASSES = {
+    "unusable hub directories": _hub_dirs(),
+    "lookups and usage": _lookups(),
+    "option values": _options(),
+    "hub.yaml": _hub_yaml(),
+    "taxonomy layers": _taxonomy(),
+    "cluster onboarding and templates": _onboarding(),
+    "module configurations": _module_configs(),
+}
+CASES = [c for cases in CLASSES.values() for c in cases]
 
 
-@pytest.fixture(scope="module")
-def baseline(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    hub = tmp_path_factory.mktemp("baseline") / "hub"
+def make_baseline(hub: Path) -> Path:
     store = LocalCluster(hub / "hub.db", name="hub")
     store.create(application("existing", "default"))
     store.create(member("m1"))
     store.close()
     return hub
+
+
+@pytest.fixture(scope="module")
+def baseline(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_baseline(tmp_path_factory.mktemp("baseline") / "hub")
 
 
 def prepare(kind: str, base: Path, hub: Path) -> None:
