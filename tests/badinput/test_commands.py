@@ -39,7 +39,7 @@ LATIN1 = "caf\xe9".encode("latin-1")
 
 def _hub_dirs() -> list[Case]:
     file_says = ("is a file, not a directory",)
-    corrupt = ("is not a store (not an SQLite database)", "move it away")
+    corrupt = ("is not a store (not an SQLite database)", "m4d hub repair")
     return [
         case("hub-is-file-get", "get", "mc", says=file_says, hub="file"),
         case(
