@@ -379,6 +379,12 @@ def _module_configs() -> list[Case]:
             MODULE_CONFIG + b"clients: [{application: a/b, tokenSha256: x}]\n",
             "tokenSha256",
         ),
+        config("module-config-latin1", MODULE_CONFIG.replace(b"name: m", b"name: " + LATIN1), "is not UTF-8"),
+        config("module-config-utf16", MODULE_CONFIG.decode().encode("utf-16"), "is not UTF-8"),
+        config("module-config-duplicate", MODULE_CONFIG + b"name: again\n", "key 'name' is repeated"),
+        config("module-config-alias-bomb", d.alias_bomb(8).encode(), "expands to more than"),
+        config("module-config-deep", b"name: " + b"[" * 5000 + b"]" * 5000 + b"\n", "c.yaml"),
+        config("module-config-huge", b"name: m\n# " + b"x" * (17 * 1024 * 1024), "is larger than"),
         config("module-config-copy-syntax", b"name: {\n", "line 2", command="copy"),
         config("module-config-copy-batch", MODULE_CONFIG + b"batchRows: 0\n", "batchRows", command="copy"),
     ]
