@@ -87,6 +87,12 @@ def hub() -> None:
 @click.option("--timeout", type=SECONDS, default=120.0, show_default=True, help="With --until-idle: give up after.")
 @click.option("--resync", type=SECONDS, default=None, help="Re-evaluate settled applications every so many seconds.")
 @click.option(
+    "--connector-recheck",
+    type=SECONDS,
+    default=None,
+    help="Ask connectors that cannot tell when their content changed again every so many seconds (default 30).",
+)
+@click.option(
     "--workers",
     type=click.IntRange(1, 256),
     default=None,
@@ -122,6 +128,7 @@ def run(
     until_idle: bool,
     timeout: float,
     resync: float | None,
+    connector_recheck: float | None,
     workers: int | None,
     config_file: Path | None,
     leader_elect: bool,
@@ -146,6 +153,7 @@ def run(
     config = replace(
         config,
         resync_after=resync or config.resync_after,
+        connector_recheck=connector_recheck or config.connector_recheck,
         workers=workers or config.workers,
         gitops=None if no_gitops else gitops_settings(ctx, gitops_repo, gitops_branch, gitops_mode),
     )

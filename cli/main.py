@@ -25,6 +25,7 @@ from m4d.errors import M4DError
 COMMANDS = (
     "m4d.cli.resources",
     "m4d.cli.watching",
+    "m4d.cli.refresh",
     "m4d.cli.module",
     "m4d.cli.explain",
     "m4d.cli.hub",

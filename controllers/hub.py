@@ -7,7 +7,9 @@ Configuration comes from `<hub dir>/hub.yaml` (all keys optional), overridden by
     policyDefault: allow                   # built-in engine only: allow | deny what no rule decides
     taxonomy: [site-taxonomy/]             # operator taxonomy layers (files or directories of *.json)
     connectorTimeout: 5                    # seconds per catalog / policy manager request
-    resyncAfter: 300                       # re-evaluate settled applications (catalogs and policies change)
+    resyncAfter: 300                       # re-evaluate settled applications periodically
+    connectorRecheck: 30                   # seconds between re-asks of connectors that cannot say when
+                                           # their content changed (Fybrik connectors, OPA's data)
     heartbeatTimeout: 15                   # seconds without an agent heartbeat before a member is Offline
     workers: 4                             # objects each controller reconciles at once
     reviewPoll: 30                         # review mode: seconds between looks at an open pull request
@@ -36,6 +38,7 @@ from m4d.connectors.select import open_catalog, open_policy_manager, spec_errors
 from m4d.controllers.aggregator.controller import AggregatorController
 from m4d.controllers.aggregator.status import HEARTBEAT_TIMEOUT
 from m4d.controllers.application.controller import ApplicationController
+from m4d.controllers.application.revisions import RECHECK
 from m4d.controllers.application.tokens import TokenController
 from m4d.controllers.plotter.controller import PlotterController
 from m4d.controllers.registry.liveness import ClusterRegistry
@@ -53,6 +56,7 @@ class HubFile(Model):
     taxonomy: list[str] = Field(default_factory=list)
     connector_timeout: float | None = Field(default=None, gt=0)
     resync_after: float | None = Field(default=None, gt=0)
+    connector_recheck: float | None = Field(default=None, gt=0, le=86_400)
     heartbeat_timeout: float | None = Field(default=None, gt=0)
     workers: int | None = Field(default=None, ge=1, le=256)
     review_poll: float | None = Field(default=None, gt=0)
@@ -72,6 +76,7 @@ class HubConfig:
     taxonomy: tuple[Path, ...] = ()
     connector_timeout: float = 5.0
     resync_after: float | None = None
+    connector_recheck: float = RECHECK
     heartbeat_timeout: float = HEARTBEAT_TIMEOUT.total_seconds()
     workers: int = DEFAULT_WORKERS
     secrets_file: Path | None = None  # where application access tokens are minted (embedded default)
@@ -107,6 +112,7 @@ class HubConfig:
             taxonomy=tuple(Path(p) for p in settings.taxonomy),
             connector_timeout=settings.connector_timeout or config.connector_timeout,
             resync_after=settings.resync_after,
+            connector_recheck=settings.connector_recheck or config.connector_recheck,
             heartbeat_timeout=settings.heartbeat_timeout or config.heartbeat_timeout,
             workers=settings.workers or config.workers,
             review_poll=settings.review_poll or config.review_poll,
@@ -133,7 +139,12 @@ def build_hub(hub: Cluster, config: HubConfig) -> HubControllers:
         config.policy, taxonomy=taxonomy, timeout=config.connector_timeout, default=config.policy_default
     )
     application = ApplicationController(
-        hub, catalog=catalog, policy=policy, taxonomy=taxonomy, resync_after=config.resync_after
+        hub,
+        catalog=catalog,
+        policy=policy,
+        taxonomy=taxonomy,
+        resync_after=config.resync_after,
+        connector_recheck=config.connector_recheck,
     )
     heartbeat = timedelta(seconds=config.heartbeat_timeout)
     controllers: list[Controller[Any]] = [application, ClusterRegistry(hub, timeout=heartbeat)]

@@ -6,15 +6,18 @@ the application, owned by it), delete it when nothing is planned, or leave it un
 connector is temporarily down.
 The status is returned for the runtime to write once.
 
-Wakes on: the application itself; any change of M4DModules, MemberClusters (ignoring heartbeats) and
-M4DStorageAccounts (all applications); status changes of its Plotter (that application).
+Wakes on: the application itself (a `m4d refresh` annotation too); any change of M4DModules,
+MemberClusters (ignoring heartbeats) and M4DStorageAccounts (all applications); status changes of its
+Plotter (that application); a change of the catalog's or the policy manager's content, which no hub
+resource shows (all applications; revisions.py).
 Waits, never sleeps: a temporary connector failure is a condition plus a growing timed requeue.
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Sequence
+import threading
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -29,6 +32,7 @@ from m4d.connectors.policy.interface import PolicyManager
 from m4d.controllers.application.candidates import cluster_offline, module_unready
 from m4d.controllers.application.gather import evaluate
 from m4d.controllers.application.planner import Plan
+from m4d.controllers.application.revisions import POLL, RECHECK, RevisionWatch
 from m4d.controllers.application.status import application_status, failing_since
 from m4d.errors import NotFoundError
 from m4d.runtime.controller import Controller, ObjectKey, Outcome, Watch
@@ -50,11 +54,26 @@ class ApplicationController(Controller[M4DApplication]):
     retry_max: float = field(default=60.0, kw_only=True)
     recheck_after: float = field(default=60.0, kw_only=True)  # after an unusable answer or unknown asset
     resync_after: float | None = field(default=None, kw_only=True)  # re-evaluate settled applications
+    # Catalog and policy changes: revisions asked every `revision_poll` seconds; connectors that cannot
+    # tell theirs asked again every `connector_recheck` seconds (revisions.py). None: not watched.
+    revision_poll: float | None = field(default=POLL, kw_only=True)
+    connector_recheck: float = field(default=RECHECK, kw_only=True)
 
     def __post_init__(self) -> None:
         self.kind = M4DApplication
         self.name = "application"
         self.finalizer = FINALIZER
+        self.revisions = RevisionWatch([self.catalog, self.policy], recheck=self.connector_recheck)
+
+    def background(self) -> Sequence[Callable[[threading.Event], None]]:
+        poll = self.revision_poll
+        if poll is None:
+            return ()
+        return [lambda stop: self.revisions.run(stop, self._wake_all, poll)]
+
+    def _wake_all(self) -> None:
+        for key in self._all(None):
+            self.enqueue(key)
 
     # -- watches --------------------------------------------------------------------------------
 
@@ -80,7 +99,7 @@ class ApplicationController(Controller[M4DApplication]):
     def _input_changed(self, old: Resource, new: Resource) -> bool:
         return self._fingerprint(old) != self._fingerprint(new)
 
-    def _all(self, _: Resource) -> list[ObjectKey]:
+    def _all(self, _: Resource | None) -> list[ObjectKey]:
         return [ObjectKey.of(app) for app in self.read.list(M4DApplication)]
 
     @staticmethod

@@ -86,6 +86,26 @@ class HttpConnector:
                     raise httpx.ReadTimeout("the whole answer took too long")
             return response.status_code, b"".join(chunks)
 
+    def get_bytes(self, path: str) -> bytes:
+        """The body of a 2xx answer to one GET (no retry: a caller that polls asks again anyway);
+        TemporaryError if the server cannot answer, PermanentError for any other status."""
+        deadline = time.monotonic() + self.timeout
+        try:
+            with self._http().stream("GET", path) as response:
+                chunks: list[bytes] = []
+                size = 0
+                for chunk in response.iter_bytes():
+                    size += len(chunk)
+                    if size > FILE_LIMITS.document_bytes or time.monotonic() > deadline:
+                        raise TemporaryError(f"{self.name} at {self.url(path)} answered too much or too slowly")
+                    chunks.append(chunk)
+                status = response.status_code
+        except httpx.HTTPError as exc:
+            raise TemporaryError(f"{self.name} at {self.url(path)} is unavailable: {type(exc).__name__}") from None
+        if status >= 300:
+            raise PermanentError(f"{self.name} at {self.url(path)} answered HTTP {status}")
+        return b"".join(chunks)
+
     def post_json(self, path: str, body: Any, headers: dict[str, str] | None = None) -> Any:
         """The decoded JSON answer of a 2xx response."""
         last = "no attempt made"

@@ -18,6 +18,7 @@ is waiting for something expected, when to look again. Errors follow kopf's two 
 
 from __future__ import annotations
 
+import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -109,6 +110,11 @@ class Controller(ABC, Generic[R]):
 
     def watches(self) -> Sequence[Watch]:
         """Other kinds whose changes should re-reconcile some of this controller's objects."""
+        return ()
+
+    def background(self) -> Sequence[Callable[[threading.Event], None]]:
+        """Loops the runtime runs beside the workers until their stop event is set: sources of events
+        outside the API that wake the controller through `enqueue` (a catalog's content changed)."""
         return ()
 
     def reads(self) -> Sequence[type[Resource]]:

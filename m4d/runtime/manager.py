@@ -262,6 +262,8 @@ class Manager:
         for runner in self.runners:
             for i in range(runner.controller.workers):
                 self._spawn(f"worker {runner.controller.name}-{i}", runner.work)
+            for j, loop in enumerate(runner.controller.background()):
+                self._spawn(f"background {runner.controller.name}-{j}", loop)
 
     def _spawn(self, name: str, target: Any) -> None:
         thread = threading.Thread(target=target, args=(self._stop,), name=name, daemon=True)

@@ -18,6 +18,7 @@ not found elsewhere.
 
 from __future__ import annotations
 
+import hashlib
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,6 +33,10 @@ from m4d.taxonomy import Taxonomy, default_taxonomy
 _PATTERNS = ("*.yaml", "*.yml")
 
 
+def _stamp_revision(stamp: tuple[tuple[str, int, int], ...]) -> str:
+    return hashlib.sha256(repr(stamp).encode()).hexdigest()[:16]
+
+
 @dataclass
 class _Index:
     stamp: tuple[tuple[str, int, int], ...] = ()
@@ -44,6 +49,7 @@ class FileCatalog(Catalog):
         self.directory = Path(directory)
         self.taxonomy = taxonomy or default_taxonomy()
         self.name = f"catalog file:{self.directory}"
+        self.revision_is_complete = True
         self._index = _Index()
         self._lock = threading.Lock()
 
@@ -104,6 +110,10 @@ class FileCatalog(Catalog):
             problems = "; ".join(f"{k} {v}" for k, v in sorted(index.broken.items()))
             raise PermanentError(f"{self.name} has no asset {asset_id!r}, and some files are unusable: {problems}")
         raise NotFoundError(f"{self.name} has no asset {asset_id!r}")
+
+    def revision(self) -> str | None:
+        """The files' names, sizes and modification times: a data steward's edit changes it."""
+        return _stamp_revision(self._current().stamp)
 
     def asset_ids(self) -> list[str]:
         return sorted(self._current().assets)

@@ -6,6 +6,7 @@ naming the file and field) rather than decide on part of the policies.
 
 from __future__ import annotations
 
+import hashlib
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,16 +42,24 @@ class BuiltinPolicyEngine(PolicyManager):
         self.default = default
         self.taxonomy = taxonomy or default_taxonomy()
         self.name = f"policy manager builtin:{self.directory}"
+        self.revision_is_complete = True
         self._loaded = _Loaded()
         self._lock = threading.Lock()
 
     # -- loading --------------------------------------------------------------------------------
 
-    def _current(self) -> _Loaded:
+    def _stamp(self) -> tuple[list[Path], tuple[tuple[str, int, int], ...]]:
         if not self.directory.is_dir():
             raise PermanentError(f"{self.name}: directory {self.directory} does not exist", reason="PoliciesMissing")
         files = sorted({p for pattern in ("*.yaml", "*.yml") for p in self.directory.glob(pattern)})
-        stamp = tuple((str(p), (s := p.stat()).st_mtime_ns, s.st_size) for p in files)
+        return files, tuple((str(p), (s := p.stat()).st_mtime_ns, s.st_size) for p in files)
+
+    def revision(self) -> str | None:
+        """The policy files' names, sizes and modification times (so a broken file's repair shows too)."""
+        return hashlib.sha256(repr(self._stamp()[1]).encode()).hexdigest()[:16]
+
+    def _current(self) -> _Loaded:
+        files, stamp = self._stamp()
         with self._lock:
             if stamp != self._loaded.stamp:
                 self._loaded = self._load(files, stamp)

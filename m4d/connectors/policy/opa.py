@@ -8,6 +8,8 @@ samples/policies/opa/ for the rego equivalent of the built-in sample policies.
 
 from __future__ import annotations
 
+import hashlib
+
 from m4d.connectors.http import HttpConnector, RetryPolicy
 from m4d.connectors.policy.interface import PolicyManager
 from m4d.connectors.policy.model import PolicyDecision, PolicyRequest
@@ -45,6 +47,11 @@ class OpaPolicyManager(PolicyManager):
                 reason="PolicyMissing",
             )
         return decision_from_fybrik(self.taxonomy, {"result": answer["result"]}, what)
+
+    def revision(self) -> str | None:
+        """A digest of OPA's policy modules (`GET /v1/policies`: files, bundles and API pushes alike).
+        Changes to data documents alone do not show here; the hub also asks again at an interval."""
+        return hashlib.sha256(self.http.get_bytes("/v1/policies")).hexdigest()[:16]
 
     def close(self) -> None:
         self.http.close()
