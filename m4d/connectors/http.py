@@ -14,6 +14,7 @@ levels deep.
 
 from __future__ import annotations
 
+import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -57,16 +58,22 @@ class HttpConnector:
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     headers: dict[str, str] = field(default_factory=dict)
     _client: httpx.Client | None = field(default=None, init=False, repr=False)
+    # Decisions and revision checks come from several threads: one client, made once.
+    _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 
     def _http(self) -> httpx.Client:
-        if self._client is None:
-            self._client = httpx.Client(base_url=self.base_url.rstrip("/"), timeout=self.timeout, headers=self.headers)
-        return self._client
+        with self._lock:
+            if self._client is None:
+                self._client = httpx.Client(
+                    base_url=self.base_url.rstrip("/"), timeout=self.timeout, headers=self.headers
+                )
+            return self._client
 
     def close(self) -> None:
-        if self._client is not None:
-            self._client.close()
-            self._client = None
+        with self._lock:
+            if self._client is not None:
+                self._client.close()
+                self._client = None
 
     def url(self, path: str) -> str:
         return f"{self.base_url.rstrip('/')}{path}"

@@ -182,3 +182,21 @@ def wait(predicate: object, timeout: float = 20.0) -> None:
             return
         time.sleep(0.05)
     raise AssertionError("condition not reached in time")
+
+
+def test_opa_revision_follows_policy_pushes(opa: OpaServer) -> None:
+    import httpx  # noqa: PLC0415 - the test pushes rego as a steward would
+
+    client = OpaPolicyManager(opa.url, retry=FAST)
+    try:
+        before = client.revision()
+        assert before is not None and client.revision() == before and not client.revision_is_complete
+        rego = "package m4d.extra\n\nnote := \"a steward's edit\"\n"
+        with httpx.Client(base_url=opa.url) as http:
+            assert http.put("/v1/policies/extra", content=rego).status_code == 200
+            changed = client.revision()
+            assert changed != before
+            assert http.delete("/v1/policies/extra").status_code == 200
+        assert client.revision() != changed
+    finally:
+        client.close()
