@@ -191,7 +191,7 @@ def test_opa_revision_follows_policy_pushes(opa: OpaServer) -> None:
     try:
         before = client.revision()
         assert before is not None and client.revision() == before and not client.revision_is_complete
-        rego = "package m4d.extra\n\nnote := \"a steward's edit\"\n"
+        rego = 'package m4d.extra\n\nnote := "a steward\'s edit"\n'
         with httpx.Client(base_url=opa.url) as http:
             assert http.put("/v1/policies/extra", content=rego).status_code == 200
             changed = client.revision()
