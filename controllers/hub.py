@@ -11,6 +11,7 @@ Configuration comes from `<hub dir>/hub.yaml` (all keys optional), overridden by
     connectorRecheck: 30                   # seconds between re-asks of connectors that cannot say when
                                            # their content changed (Fybrik connectors, OPA's data)
     heartbeatTimeout: 15                   # seconds without an agent heartbeat before a member is Offline
+    offlineGrace: 60                       # seconds a member may stay Offline before its placements move
     workers: 4                             # objects each controller reconciles at once
     reviewPoll: 30                         # review mode: seconds between looks at an open pull request
     gitHosts: [...]                        # review mode: the Git host of each GitOps repository
@@ -36,7 +37,7 @@ from m4d.cluster.interface import Cluster
 from m4d.connectors.catalog.model import pydantic_errors
 from m4d.connectors.select import open_catalog, open_policy_manager, spec_errors
 from m4d.controllers.aggregator.controller import AggregatorController
-from m4d.controllers.aggregator.status import HEARTBEAT_TIMEOUT
+from m4d.controllers.aggregator.status import HEARTBEAT_TIMEOUT, OFFLINE_GRACE
 from m4d.controllers.application.controller import ApplicationController
 from m4d.controllers.application.revisions import RECHECK
 from m4d.controllers.application.tokens import TokenController
@@ -58,6 +59,7 @@ class HubFile(Model):
     resync_after: float | None = Field(default=None, gt=0)
     connector_recheck: float | None = Field(default=None, gt=0, le=86_400)
     heartbeat_timeout: float | None = Field(default=None, gt=0)
+    offline_grace: float | None = Field(default=None, ge=0)
     workers: int | None = Field(default=None, ge=1, le=256)
     review_poll: float | None = Field(default=None, gt=0)
     git_hosts: list[HostSettings] = Field(default_factory=list)
@@ -78,6 +80,7 @@ class HubConfig:
     resync_after: float | None = None
     connector_recheck: float = RECHECK
     heartbeat_timeout: float = HEARTBEAT_TIMEOUT.total_seconds()
+    offline_grace: float = OFFLINE_GRACE.total_seconds()
     workers: int = DEFAULT_WORKERS
     secrets_file: Path | None = None  # where application access tokens are minted (embedded default)
     gitops: GitOpsSettings | None = None  # where Plotters are committed (None: plan only, commit nothing)
@@ -114,6 +117,7 @@ class HubConfig:
             resync_after=settings.resync_after,
             connector_recheck=settings.connector_recheck or config.connector_recheck,
             heartbeat_timeout=settings.heartbeat_timeout or config.heartbeat_timeout,
+            offline_grace=config.offline_grace if settings.offline_grace is None else settings.offline_grace,
             workers=settings.workers or config.workers,
             review_poll=settings.review_poll or config.review_poll,
         )
@@ -147,13 +151,14 @@ def build_hub(hub: Cluster, config: HubConfig) -> HubControllers:
         connector_recheck=config.connector_recheck,
     )
     heartbeat = timedelta(seconds=config.heartbeat_timeout)
-    controllers: list[Controller[Any]] = [application, ClusterRegistry(hub, timeout=heartbeat)]
+    grace = timedelta(seconds=config.offline_grace)
+    controllers: list[Controller[Any]] = [application, ClusterRegistry(hub, timeout=heartbeat, grace=grace)]
     closers: list[Any] = [application]
     if config.secrets_file is not None:
         controllers.append(TokenController(hub, secrets_file=config.secrets_file))
     if config.gitops is not None:
         plotter = PlotterController.for_hub(hub, config.gitops, review_poll=config.review_poll)
-        controllers += [plotter, AggregatorController(hub, timeout=heartbeat)]
+        controllers += [plotter, AggregatorController(hub)]
         closers.append(plotter)
     for controller in controllers:
         controller.workers = config.workers

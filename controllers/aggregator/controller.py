@@ -9,14 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import timedelta
 
 from m4d.api.blueprint import spec_hash
 from m4d.api.cluster import MemberCluster
-from m4d.api.meta import utcnow
 from m4d.api.plotter import Plotter, PlotterStatus
 from m4d.api.report import BlueprintReport
-from m4d.controllers.aggregator.status import HEARTBEAT_TIMEOUT, aggregate, is_online
+from m4d.controllers.aggregator.status import aggregate
 from m4d.errors import M4DError
 from m4d.generator.blueprints import blueprint
 from m4d.generator.params import plotter_params
@@ -35,8 +33,6 @@ def expected_hashes(plotter: Plotter, clusters: Sequence[MemberCluster]) -> dict
 
 @dataclass
 class AggregatorController(Controller[Plotter]):
-    timeout: timedelta = HEARTBEAT_TIMEOUT
-
     def __post_init__(self) -> None:
         self.kind = Plotter
         self.name = "aggregator"
@@ -65,11 +61,6 @@ class AggregatorController(Controller[Plotter]):
         }
         app = obj.spec.application
         reports = self.read.by_index(BlueprintReport, APPLICATION, app_key(app.namespace, app.name))
-        now = utcnow()
-        status = aggregate(
-            obj, current.model_copy(update={"clusters": committed}), clusters, reports, now, self.timeout
-        )
-        # Look again when a heartbeat this Plotter depends on would go stale.
-        online = [c for c in clusters if c.name in committed and is_online(c, now, self.timeout)]
-        requeue = self.timeout.total_seconds() / 2 if online else None
-        return Outcome(status=status, requeue_after=requeue)
+        # A member's liveness is the cluster registry's verdict, on the MemberCluster watched here.
+        status = aggregate(obj, current.model_copy(update={"clusters": committed}), clusters, reports)
+        return Outcome(status=status)

@@ -2,7 +2,9 @@
 
 For each cluster a Plotter runs on, the Plotter controller has recorded which Blueprint it committed
 (name and spec digest). A cluster is
-- Offline when its agent's heartbeat is older than the timeout (nothing it reports can be trusted);
+- Offline when its agent was never heard of, or the registry judged it Lost (silent beyond the heartbeat
+  timeout and the grace period after it: its placements move). A member only briefly silent (an agent
+  restart, a freeze) keeps what it last reported: its modules keep serving meanwhile;
 - WaitApplied until its agent reports that very Blueprint (same digest), so an old report of a
   previous plan never reads as ready;
 - Error when a module of that Blueprint failed (with the module's message);
@@ -18,11 +20,14 @@ from datetime import datetime, timedelta
 
 from m4d.api.cluster import MemberCluster
 from m4d.api.common import Endpoint
+from m4d.api.meta import Condition, find_condition
 from m4d.api.plotter import ClusterState, Plotter, PlotterStatus
 from m4d.api.report import BlueprintReport
 from m4d.generator.naming import instance_name
 
 HEARTBEAT_TIMEOUT = timedelta(seconds=15)
+# How long a member may stay Offline before what runs there is placed elsewhere.
+OFFLINE_GRACE = timedelta(seconds=60)
 
 
 def heartbeat_age(cluster: MemberCluster, now: datetime) -> timedelta | None:
@@ -30,25 +35,20 @@ def heartbeat_age(cluster: MemberCluster, now: datetime) -> timedelta | None:
     return None if beat is None else now - beat
 
 
-def is_online(cluster: MemberCluster, now: datetime, timeout: timedelta = HEARTBEAT_TIMEOUT) -> bool:
-    age = heartbeat_age(cluster, now)
-    return age is not None and age <= timeout
+def _lost(cluster: MemberCluster) -> Condition | None:
+    ready = find_condition(cluster.status.conditions, "Ready") if cluster.status else None
+    return ready if ready is not None and ready.status == "False" and ready.reason == "Lost" else None
 
 
 def _cluster_state(
-    name: str,
-    state: ClusterState,
-    cluster: MemberCluster | None,
-    report: BlueprintReport | None,
-    now: datetime,
-    timeout: timedelta,
+    name: str, state: ClusterState, cluster: MemberCluster | None, report: BlueprintReport | None
 ) -> ClusterState:
     if cluster is None:
         return state.model_copy(update={"phase": "Error", "message": f"cluster {name} is not registered"})
-    if not is_online(cluster, now, timeout):
-        age = heartbeat_age(cluster, now)
-        why = "has never sent a heartbeat" if age is None else f"has sent no heartbeat for {int(age.total_seconds())}s"
-        return state.model_copy(update={"phase": "Offline", "message": f"cluster {name} is offline: its agent {why}"})
+    lost = _lost(cluster)
+    if cluster.status is None or cluster.status.last_heartbeat is None or lost is not None:
+        why = "its agent has never sent a heartbeat" if lost is None else lost.message
+        return state.model_copy(update={"phase": "Offline", "message": f"cluster {name} is offline: {why}"})
     if report is None or report.spec.blueprint.spec_hash != state.spec_hash:
         applied = report.spec.applied_revision if report else None
         message = f"waiting for cluster {name} to apply Blueprint {state.blueprint}"
@@ -93,8 +93,6 @@ def aggregate(
     status: PlotterStatus,
     clusters: Sequence[MemberCluster],
     reports: Sequence[BlueprintReport],
-    now: datetime,
-    timeout: timedelta = HEARTBEAT_TIMEOUT,
 ) -> PlotterStatus:
     """`status` with each cluster's phase, readiness, n-of-m and endpoints brought up to date.
 
@@ -103,7 +101,7 @@ def aggregate(
     by_cluster = {c.name: c for c in clusters}
     report_of = {r.spec.cluster: r for r in reports if r.spec.application.uid == plotter.spec.application.uid}
     states = {
-        name: _cluster_state(name, state, by_cluster.get(name), report_of.get(name), now, timeout)
+        name: _cluster_state(name, state, by_cluster.get(name), report_of.get(name))
         for name, state in sorted(status.clusters.items())
     }
     ready = sum(1 for s in states.values() if s.phase == "Ready")

@@ -34,6 +34,7 @@ from m4d.controllers.application.gather import evaluate
 from m4d.controllers.application.planner import Plan
 from m4d.controllers.application.revisions import POLL, RECHECK, RevisionWatch
 from m4d.controllers.application.status import application_status, failing_since
+from m4d.controllers.registry.liveness import cluster_lost
 from m4d.errors import NotFoundError
 from m4d.runtime.controller import Controller, ObjectKey, Outcome, Watch
 from m4d.taxonomy import Taxonomy, default_taxonomy
@@ -89,9 +90,9 @@ class ApplicationController(Controller[M4DApplication]):
     def _fingerprint(obj: Resource) -> tuple[object, ...]:
         """What the planner reads of an input; a MemberCluster heartbeat changes none of it."""
         m = obj.metadata
-        ready = True
+        ready: object = True
         if isinstance(obj, MemberCluster):
-            ready = not cluster_offline(obj)
+            ready = (not cluster_offline(obj), cluster_lost(obj))
         elif isinstance(obj, M4DModule):
             ready = not module_unready(obj)
         return (m.uid, m.generation, tuple(sorted(m.labels.items())), ready)
@@ -119,7 +120,15 @@ class ApplicationController(Controller[M4DApplication]):
             self.read.list(MemberCluster),
             self.read.list(M4DStorageAccount),
             self.taxonomy,
+            self._placed(app),
         )
+
+    def _placed(self, app: M4DApplication) -> frozenset[str]:
+        """The clusters the application runs on now: an Offline one keeps its work until it is Lost."""
+        plotter = self._current_plotter(app)
+        if plotter is None:
+            return frozenset()
+        return frozenset(step.cluster for flow in plotter.spec.flows for step in flow.steps)
 
     def reconcile(self, obj: M4DApplication) -> Outcome:
         plan = self.evaluate(obj)

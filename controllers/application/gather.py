@@ -95,8 +95,9 @@ def evaluate(
     clusters: Sequence[MemberCluster],
     storage: Sequence[M4DStorageAccount],
     taxonomy: Taxonomy,
+    placed: frozenset[str] = frozenset(),
 ) -> Plan:
     """Gather what the planner needs for `app` through the connectors, then plan."""
     # An id the modules cannot serve is not worth a catalog question (the planner reports it).
     assets = fetch_assets(catalog, [d.data_set_id for d in app.spec.data if asset_id_problem(d.data_set_id) is None])
-    return plan(app, assets, PolicyOracle(policy), modules, clusters, storage, taxonomy)
+    return plan(app, assets, PolicyOracle(policy), modules, clusters, storage, taxonomy, placed)

@@ -28,6 +28,7 @@ from m4d.controllers.application.enforceable import asset_id_problem
 from m4d.controllers.application.flows import FlowPlanner
 from m4d.controllers.application.record import AssetRecord
 from m4d.controllers.application.setting import Decide, Setting
+from m4d.controllers.registry.liveness import cluster_lost
 from m4d.taxonomy import Taxonomy
 from m4d.taxonomy.resources import check_application, check_data_interface, check_module, check_storage
 
@@ -61,8 +62,10 @@ def _usable(
     clusters: Sequence[MemberCluster],
     storage: Sequence[M4DStorageAccount],
     taxonomy: Taxonomy,
+    placed: frozenset[str] = frozenset(),
 ) -> tuple[list[M4DModule], list[MemberCluster], list[M4DStorageAccount], list[Consideration]]:
-    """Inputs sorted, with those that cannot be used set aside and noted."""
+    """Inputs sorted, with those that cannot be used set aside and noted. An Offline cluster takes no new
+    work, but one the application already runs on (`placed`) keeps it until the cluster is Lost."""
     notes: list[Consideration] = []
     usable_modules: dict[str, M4DModule] = {}
     for module in sorted(modules, key=lambda m: (m.name, m.namespace or "")):
@@ -79,7 +82,7 @@ def _usable(
         notes.append(Consideration(step="module", module=module.name, verdict="ignored", reason=why))
     usable_clusters = []
     for cluster in sorted(clusters, key=lambda c: c.name):
-        if cluster_offline(cluster):
+        if cluster_offline(cluster) and (cluster.name not in placed or cluster_lost(cluster)):
             notes.append(Consideration(step="cluster", cluster=cluster.name, verdict="ignored", reason="offline"))
         else:
             usable_clusters.append(cluster)
@@ -139,8 +142,10 @@ def plan(
     clusters: Sequence[MemberCluster],
     storage: Sequence[M4DStorageAccount],
     taxonomy: Taxonomy,
+    placed: frozenset[str] = frozenset(),
 ) -> Plan:
-    usable_modules, usable_clusters, usable_storage, notes = _usable(app, modules, clusters, storage, taxonomy)
+    """`placed`: the clusters the application's current Plotter runs on (kept while merely Offline)."""
+    usable_modules, usable_clusters, usable_storage, notes = _usable(app, modules, clusters, storage, taxonomy, placed)
     workload = _workload(app, usable_clusters, clusters)
     app_errors = check_application(taxonomy, app)
     records: list[AssetRecord] = []

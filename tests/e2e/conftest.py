@@ -21,6 +21,8 @@ pytestmark = pytest.mark.e2e
 # Short enough that an agent going quiet is noticed within a test, long enough for a loaded CI machine.
 HEARTBEAT = 0.5
 HEARTBEAT_TIMEOUT = 4.0
+# A member silent this much longer is Lost and its placements move; a shorter silence changes nothing.
+OFFLINE_GRACE = 8.0
 
 
 @dataclass
@@ -58,7 +60,7 @@ def world(tmp_path: Path) -> Iterator[World]:
         rows=5_000,
         say=lambda stage, message: log.append(f"{stage}: {message}"),
         heartbeat=HEARTBEAT,
-        hub_settings={"heartbeatTimeout": HEARTBEAT_TIMEOUT},
+        hub_settings={"heartbeatTimeout": HEARTBEAT_TIMEOUT, "offlineGrace": OFFLINE_GRACE},
     )
     hub = LocalCluster(paths.hub / "hub.db", name="hub")
     try:

@@ -12,6 +12,7 @@ from m4d.api.module import ModuleDeployment
 from m4d.api.plotter import AppRef, ClusterState, PlotterFlow, PlotterModule, PlotterSpec, PlotterStatus, Step
 from m4d.api.report import BlueprintRef, BlueprintReportSpec
 from m4d.controllers.aggregator.status import aggregate
+from m4d.controllers.registry.liveness import liveness
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 APP = AppRef(name="nb", namespace="default", uid="u1", generation=1)
@@ -55,9 +56,12 @@ def committed() -> PlotterStatus:
 
 
 def member(name: str, beat_age: float | None = 1) -> MemberCluster:
+    """A member whose agent beat `beat_age` seconds ago, judged by the registry as it would be."""
     mc = MemberCluster.new(name, spec={"region": name})
     if beat_age is not None:
         mc.status = MemberClusterStatus(last_heartbeat=NOW - timedelta(seconds=beat_age))
+        verdict, _ = liveness(mc, NOW, timedelta(seconds=15), timedelta(seconds=60))
+        mc.status.conditions = [verdict]
     return mc
 
 
@@ -85,7 +89,7 @@ def phases(status: PlotterStatus) -> dict[str, str]:
 
 
 def test_all_applied_and_ready() -> None:
-    status = aggregate(plotter(), committed(), [member("eu"), member("us")], [READY_EU, DONE_US], NOW)
+    status = aggregate(plotter(), committed(), [member("eu"), member("us")], [READY_EU, DONE_US])
     assert phases(status) == {"eu": "Ready", "us": "Ready"}
     assert status.ready and status.ready_clusters == "2/2"
     assert status.endpoints == {"finance/tx": ENDPOINT}
@@ -93,7 +97,7 @@ def test_all_applied_and_ready() -> None:
 
 
 def test_no_report_yet_waits() -> None:
-    status = aggregate(plotter(), committed(), [member("eu"), member("us")], [DONE_US], NOW)
+    status = aggregate(plotter(), committed(), [member("eu"), member("us")], [DONE_US])
     assert phases(status) == {"eu": "WaitApplied", "us": "Ready"}
     assert not status.ready and status.ready_clusters == "1/2"
     assert status.endpoints == {}
@@ -102,33 +106,39 @@ def test_no_report_yet_waits() -> None:
 
 def test_report_of_an_older_blueprint_is_not_ready() -> None:
     old = report("eu", "h-old", {"read": ModuleState(phase="Ready", endpoint=ENDPOINT)})
-    status = aggregate(plotter(), committed(), [member("eu"), member("us")], [old, DONE_US], NOW)
+    status = aggregate(plotter(), committed(), [member("eu"), member("us")], [old, DONE_US])
     assert status.clusters["eu"].phase == "WaitApplied"
 
 
 def test_failed_module_is_an_error_with_its_message() -> None:
     failed = report("eu", "h-eu", {"read": ModuleState(phase="Failed", message="bucket not found")}, "Failed")
-    status = aggregate(plotter(), committed(), [member("eu"), member("us")], [failed, DONE_US], NOW)
+    status = aggregate(plotter(), committed(), [member("eu"), member("us")], [failed, DONE_US])
     assert status.clusters["eu"].phase == "Error"
     assert "module read: bucket not found" in (status.clusters["eu"].message or "")
 
 
 def test_pending_module_waits() -> None:
     starting = report("eu", "h-eu", {"read": ModuleState(phase="Pending")}, "Pending")
-    status = aggregate(plotter(), committed(), [member("eu"), member("us")], [starting, DONE_US], NOW)
+    status = aggregate(plotter(), committed(), [member("eu"), member("us")], [starting, DONE_US])
     assert status.clusters["eu"].phase == "WaitApplied"
     assert "starting read" in (status.clusters["eu"].message or "")
 
 
-def test_stale_heartbeat_is_offline_whatever_was_reported() -> None:
-    status = aggregate(plotter(), committed(), [member("eu", 60), member("us")], [READY_EU, DONE_US], NOW)
+def test_a_lost_member_is_offline_whatever_was_reported() -> None:
+    status = aggregate(plotter(), committed(), [member("eu", 90), member("us")], [READY_EU, DONE_US])
     assert status.clusters["eu"].phase == "Offline"
-    assert "no heartbeat for 60s" in (status.clusters["eu"].message or "")
+    assert "no heartbeat for 90s" in (status.clusters["eu"].message or "")
     assert not status.ready
 
 
+def test_a_member_silent_within_its_grace_period_keeps_what_it_reported() -> None:
+    status = aggregate(plotter(), committed(), [member("eu", 60), member("us")], [READY_EU, DONE_US])
+    assert phases(status) == {"eu": "Ready", "us": "Ready"}
+    assert status.ready and status.endpoints == {"finance/tx": ENDPOINT}
+
+
 def test_never_seen_and_unregistered_clusters() -> None:
-    status = aggregate(plotter(), committed(), [member("eu", None)], [READY_EU, DONE_US], NOW)
+    status = aggregate(plotter(), committed(), [member("eu", None)], [READY_EU, DONE_US])
     assert status.clusters["eu"].phase == "Offline"
     assert "never sent a heartbeat" in (status.clusters["eu"].message or "")
     assert status.clusters["us"].phase == "Error" and "not registered" in (status.clusters["us"].message or "")
@@ -137,5 +147,5 @@ def test_never_seen_and_unregistered_clusters() -> None:
 def test_reports_of_a_recreated_application_are_ignored() -> None:
     other = READY_EU.model_copy(deep=True)
     other.spec.application = APP.model_copy(update={"uid": "u-old"})
-    status = aggregate(plotter(), committed(), [member("eu"), member("us")], [other, DONE_US], NOW)
+    status = aggregate(plotter(), committed(), [member("eu"), member("us")], [other, DONE_US])
     assert status.clusters["eu"].phase == "WaitApplied"

@@ -107,9 +107,19 @@ def test_module_and_cluster_changes_replan(hub: LocalCluster) -> None:
     settle(ctrl)
     assert app_status(hub)[1] == {FIN: "Ready"}
     assert hub.get(Plotter, "app", "default").spec.flows[0].steps[0].cluster == "eu-de-1"
-    # The cluster in the asset's geography goes offline: the plan moves to a copy read in eu-fr.
+    # The cluster in the asset's geography goes Offline: no new work goes there, what runs there stays.
     member = hub.get(MemberCluster, "eu-de-1")
     member.status = MemberClusterStatus(conditions=[Condition(type="Ready", status="False", reason="Offline")])
+    hub.update_status(member)
+    settle(ctrl)
+    assert [s.cluster for s in hub.get(Plotter, "app", "default").spec.flows[0].steps] == ["eu-de-1"]
+    hub.create(application([FIN], "Fraud Detection", name="later"))
+    settle(ctrl)
+    steps = hub.get(Plotter, "later", "default").spec.flows[0].steps
+    assert [(s.capability, s.cluster) for s in steps] == [("copy", "eu-fr-1"), ("read", "eu-fr-1")]
+    # Silent beyond its grace period (Lost): the plan moves to a copy read in eu-fr.
+    member = hub.get(MemberCluster, "eu-de-1")
+    member.status = MemberClusterStatus(conditions=[Condition(type="Ready", status="False", reason="Lost")])
     hub.update_status(member)
     settle(ctrl)
     steps = hub.get(Plotter, "app", "default").spec.flows[0].steps

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sqlite3
+import threading
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -10,6 +12,7 @@ from m4d.api import MemberCluster
 from m4d.api.cluster import MemberClusterStatus
 from m4d.api.meta import find_condition, utcnow
 from m4d.cluster.local import LocalCluster
+from m4d.controllers.agent.heartbeat import beat
 from m4d.controllers.registry.liveness import ClusterRegistry, liveness
 from m4d.runtime.manager import Manager
 from tests.factories import member
@@ -27,10 +30,21 @@ def with_beat(age: float | None) -> MemberCluster:
 def test_liveness_verdicts() -> None:
     fresh, again = liveness(with_beat(3), NOW)
     assert (fresh.status, fresh.reason) == ("True", "Heartbeat") and 12 <= again <= 12.5
-    stale, _ = liveness(with_beat(40), NOW)
+    stale, again = liveness(with_beat(40), NOW)
     assert (stale.status, stale.reason) == ("False", "Offline") and "no heartbeat for 40s" in stale.message
+    assert 35 <= again <= 35.5  # when it would be Lost
+    lost, _ = liveness(with_beat(80), NOW)
+    assert (lost.status, lost.reason) == ("False", "Lost") and "placed elsewhere" in lost.message
     never, _ = liveness(with_beat(None), NOW)
     assert never.reason == "NoHeartbeat"
+
+
+def test_silence_before_the_hub_could_count_it_is_not_counted() -> None:
+    # The hub started (or its store recovered from a stall) 5 s ago: a 40 s old heartbeat is 5 s of silence.
+    verdict, again = liveness(with_beat(40), NOW, counting_since=NOW - timedelta(seconds=5))
+    assert verdict.reason == "Heartbeat" and 10 <= again <= 10.5
+    verdict, _ = liveness(with_beat(400), NOW, counting_since=NOW - timedelta(seconds=30))
+    assert verdict.reason == "Offline"
 
 
 def test_registry_marks_members_and_notices_silence(tmp_path: Path) -> None:
@@ -41,7 +55,7 @@ def test_registry_marks_members_and_notices_silence(tmp_path: Path) -> None:
         mc = hub.get(MemberCluster, name)
         mc.status = MemberClusterStatus(last_heartbeat=utcnow() - timedelta(seconds=age))
         hub.update_status(mc)
-    registry = ClusterRegistry(hub, timeout=timedelta(seconds=2))
+    registry = ClusterRegistry(hub, timeout=timedelta(seconds=2), grace=timedelta(seconds=2))
     assert Manager([registry]).run_until_idle(timeout=10)
 
     def ready(name: str) -> str:
@@ -49,15 +63,68 @@ def test_registry_marks_members_and_notices_silence(tmp_path: Path) -> None:
         condition = find_condition(status.conditions, "Ready") if status else None
         return f"{condition.status}/{condition.reason}" if condition else "none"
 
+    # Silence from before the registry started is not held against a member: both are fresh for now.
     assert ready("m1") == "True/Heartbeat"
-    assert ready("m2") == "False/Offline"
+    assert ready("m2") == "True/Heartbeat"
     manager = Manager([registry])
     manager.start()
+    seen: set[str] = set()
     try:
-        deadline = datetime.now(UTC) + timedelta(seconds=8)
-        while ready("m1") != "False/Offline" and datetime.now(UTC) < deadline:
-            time.sleep(0.1)
+        deadline = datetime.now(UTC) + timedelta(seconds=12)
+        while ready("m1") != "False/Lost" and datetime.now(UTC) < deadline:
+            seen.add(ready("m1"))
+            time.sleep(0.05)
     finally:
         manager.stop()
-    assert ready("m1") == "False/Offline"  # its heartbeat went stale while the registry ran
+    assert "False/Offline" in seen  # Offline first (no new work), then Lost (its work moves)
+    assert ready("m1") == "False/Lost"
+    assert ready("m2") == "False/Lost"
     hub.close()
+
+
+def test_a_stall_of_the_hub_store_is_not_held_against_members(tmp_path: Path) -> None:
+    path = tmp_path / "hub.db"
+    hub = LocalCluster(path)
+    hub.create(member("m1"))
+    stop = threading.Event()
+
+    def agent() -> None:  # beats as an agent does, through its own connection (blocked while the store is)
+        own = LocalCluster(path)
+        while not stop.is_set():
+            beat(own, "m1")
+            stop.wait(0.2)
+        own.close()
+
+    beats = threading.Thread(target=agent)
+    beats.start()
+    manager = Manager([ClusterRegistry(hub, timeout=timedelta(seconds=1), grace=timedelta(seconds=30))])
+    manager.start()
+    seen: list[str] = []
+
+    def ready() -> str:
+        status = hub.get(MemberCluster, "m1").status
+        condition = find_condition(status.conditions, "Ready") if status else None
+        return f"{condition.status}/{condition.reason}" if condition else "none"
+
+    try:
+        deadline = time.monotonic() + 10
+        while ready() != "True/Heartbeat" and time.monotonic() < deadline:
+            time.sleep(0.05)
+        stall = sqlite3.connect(path, isolation_level=None)
+        stall.execute("BEGIN IMMEDIATE")  # nobody writes for 3 s (readers go on: WAL)
+        until = time.monotonic() + 3
+        while time.monotonic() < until:
+            seen.append(ready())
+            time.sleep(0.05)
+        stall.execute("ROLLBACK")
+        stall.close()
+        until = time.monotonic() + 3
+        while time.monotonic() < until:
+            seen.append(ready())
+            time.sleep(0.05)
+    finally:
+        stop.set()
+        beats.join(10)
+        manager.stop()
+        hub.close()
+    assert set(seen) == {"True/Heartbeat"}, sorted(set(seen))
