@@ -154,7 +154,7 @@ def _preview(table: object, governed: list[str], rows: int = 3) -> Table:
     shown = first + others[: max(2, 6 - len(first))]
     grid = Table(box=None, header_style="bold", pad_edge=False)
     for name in shown:
-        grid.add_column(name, overflow="ellipsis", max_width=20, no_wrap=True)
+        grid.add_column(name, overflow="ellipsis", max_width=26, no_wrap=True)
     for row in table.select(shown).slice(0, rows).to_pylist():
         grid.add_row(*(str(v) for v in row.values()))
     return grid

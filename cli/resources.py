@@ -111,7 +111,7 @@ def get(
 
         deadline = time.monotonic() + parse_duration(timeout) if timeout else None
         ns = None if all_namespaces or not info.namespaced else namespace
-        watch_table(ctx, hub, info, name, ns, selector, fmt, deadline)
+        watch_table(hub, info, name, ns, selector, fmt, deadline)
         return
     if timeout:
         raise click.UsageError("--timeout goes with --watch")

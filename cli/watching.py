@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import click
@@ -60,7 +60,7 @@ def follow(
 
 
 def watch_table(
-    ctx: CliContext, store: Cluster, info: KindInfo, name: str | None, namespace: str | None,
+    store: Cluster, info: KindInfo, name: str | None, namespace: str | None,
     selector: str | None, fmt: str, deadline: float | None,
 ) -> None:  # fmt: skip
     """The table (or documents) once, then a row (or document) per change, flushed as it happens."""
@@ -89,16 +89,39 @@ def watch_table(
             first = False
 
 
-def _condition(obj: Resource, wanted: str, status: str) -> tuple[bool, str]:
-    """(holds, what the object says about it now)."""
-    conditions = (obj.wire().get("status") or {}).get("conditions") or []
-    for c in conditions:
-        if str(c.get("type", "")).lower() == wanted.lower():
-            seen = f"{c.get('type')}={c.get('status')}"
-            if c.get("reason") or c.get("message"):
-                seen += f" ({c.get('reason', '')}: {c.get('message', '')})"
-            return str(c.get("status", "")).lower() == status.lower(), seen
-    return False, f"no {wanted} condition yet"
+@dataclass(frozen=True)
+class Wanted:
+    """What `--for` asks: a condition (type, status) or, with `condition` None, the resource's deletion."""
+
+    condition: str | None
+    status: str = "True"
+
+    @classmethod
+    def parse(cls, text: str) -> Wanted:
+        if text == "delete":
+            return cls(None)
+        kind, _, rest = text.partition("=")
+        condition, _, status = rest.partition("=")
+        if kind != "condition" or not condition:
+            raise click.BadParameter(f"{text!r}: use condition=TYPE[=STATUS] or delete", param_hint="--for")
+        return cls(condition, status or "True")
+
+    def describe(self) -> str:
+        return "deletion" if self.condition is None else f"condition {self.condition}={self.status}"
+
+    def met(self, obj: Resource | None) -> tuple[bool, str]:
+        """(met, what the resource says now; None: it is absent)."""
+        if self.condition is None:
+            return obj is None, "still there"
+        if obj is None:
+            return False, "not found"
+        for c in (obj.wire().get("status") or {}).get("conditions") or []:
+            if str(c.get("type", "")).lower() == self.condition.lower():
+                seen = f"{c.get('type')}={c.get('status')}"
+                if c.get("reason") or c.get("message"):
+                    seen += f" ({c.get('reason', '')}: {c.get('message', '')})"
+                return str(c.get("status", "")).lower() == self.status.lower(), seen
+        return False, f"no {self.condition} condition yet"
 
 
 def _target(text: str) -> tuple[KindInfo, str]:
@@ -112,18 +135,21 @@ def _target(text: str) -> tuple[KindInfo, str]:
 
 
 def wait_for(
-    store: Cluster, info: KindInfo, name: str, namespace: str | None, check: Callable[[Resource | None], bool],
-    deadline: float,
-) -> bool:  # fmt: skip
-    """Whether `check` held for the object (None: it is absent) before the deadline."""
+    store: Cluster, info: KindInfo, name: str, namespace: str | None, wanted: Wanted, deadline: float
+) -> tuple[bool, str]:
+    """(met before the deadline, what the resource said last)."""
+    seen = "not found"
     for listed, changes in follow(store, info, namespace, None, deadline):
-        if changes:
-            found = [c for c in changes if c.object.name == name]
-            if any(check(None if c.type == "DELETED" else c.object) for c in found):
-                return True
-        elif check(next((i for i in listed if i.name == name), None)):
-            return True
-    return False
+        states = (
+            [None if c.type == "DELETED" else c.object for c in changes if c.object.name == name]
+            if changes
+            else [next((i for i in listed if i.name == name), None)]
+        )
+        for obj in states:
+            met, seen = wanted.met(obj)
+            if met:
+                return True, seen
+    return False, seen
 
 
 @click.command("wait")
@@ -142,34 +168,13 @@ def wait(
     what the resource reports instead."""
     deadline = time.monotonic() + parse_duration(timeout)
     targets = [_target(r) for r in resources]
-    kind, _, rest = wanted.partition("=")
-    if wanted == "delete":
-        condition, status = None, ""
-    elif kind == "condition" and rest:
-        condition, _, status = rest.partition("=")
-        status = status or "True"
-    else:
-        raise click.BadParameter(f"{wanted!r}: use condition=TYPE[=STATUS] or delete", param_hint="--for")
+    want = Wanted.parse(wanted)
     store = ctx.store(cluster)
     for info, name in targets:
-        ns = namespace if info.namespaced else None
-        last = {"seen": "not found"}
-
-        def check(obj: Resource | None, condition: str | None = condition, last: dict[str, str] = last) -> bool:
-            if condition is None:
-                last["seen"] = "still there"
-                return obj is None
-            if obj is None:
-                last["seen"] = "not found"
-                return False
-            holds, last["seen"] = _condition(obj, condition, status)
-            return holds
-
-        label = f"{info.plural}/{name}"
-        if not wait_for(store, info, name, ns, check, deadline):
-            what = "deletion" if condition is None else f"condition {condition}={status}"
-            raise click.ClickException(f"timed out waiting for {what} on {label}: {last['seen']}")
-        click.echo(f"{info.singular}.{info.group}/{name} {'deleted' if condition is None else 'condition met'}")
+        met, seen = wait_for(store, info, name, namespace if info.namespaced else None, want, deadline)
+        if not met:
+            raise click.ClickException(f"timed out waiting for {want.describe()} on {info.plural}/{name}: {seen}")
+        click.echo(f"{info.singular}.{info.group}/{name} {'deleted' if want.condition is None else 'condition met'}")
 
 
 COMMANDS = [wait]

@@ -3,7 +3,6 @@ that is never wrapped or cut at 80 columns."""
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import threading
@@ -58,28 +57,19 @@ def test_version() -> None:
     assert result.output.startswith(f"m4d {__version__} (Python ")
 
 
-def test_output_to_a_pipe_is_never_wrapped(hub: tuple[Path, LocalCluster]) -> None:
+def test_output_to_a_pipe_is_never_wrapped(hub: tuple[Path, LocalCluster], monkeypatch: pytest.MonkeyPatch) -> None:
     folder, store = hub
     store.create(app("a-rather-long-application-name-for-a-table", intent=LONG))
     set_ready(store, "a-rather-long-application-name-for-a-table", "False", "Waiting", "x" * 150)
-    env = {k: v for k, v in os.environ.items() if k != "COLUMNS"}
-    base = [sys.executable, "-m", "m4d.cli", "--hub", str(folder)]
-    table = subprocess.run(
-        [*base, "get", "m4dapplications", "-o", "wide"], capture_output=True, text=True, env=env, check=True
-    )
-    lines = table.stdout.splitlines()
-    assert len(lines) == 2, table.stdout  # header and one row: no column wrapped onto a second line
-    assert LONG in lines[1] and "…" not in table.stdout
-    described = subprocess.run(
-        [*base, "describe", "m4dapp", "a-rather-long-application-name-for-a-table"],
-        capture_output=True, text=True, env=env, check=True,
-    ).stdout  # fmt: skip
+    monkeypatch.setenv("COLUMNS", "80")  # what a terminal of 80 columns would say; a pipe is not one
+    table = m4d(folder, "get", "m4dapplications", "-o", "wide")  # the runner's output is not a terminal
+    lines = table.output.splitlines()
+    assert len(lines) == 2, table.output  # header and one row: no column wrapped onto a second line
+    assert LONG in lines[1] and "…" not in table.output
+    described = m4d(folder, "describe", "m4dapp", "a-rather-long-application-name-for-a-table").output
     assert f"intent: {LONG}" in described  # the YAML line is whole
     assert "x" * 150 in described  # so is the condition's message
-    as_yaml = subprocess.run(
-        [*base, "get", "m4dapplications", "-o", "yaml"], capture_output=True, text=True, env=env, check=True
-    )
-    assert f"intent: {LONG}\n" in as_yaml.stdout
+    assert f"intent: {LONG}\n" in m4d(folder, "get", "m4dapplications", "-o", "yaml").output
 
 
 def test_get_watch_prints_each_change_as_it_happens(hub: tuple[Path, LocalCluster]) -> None:
