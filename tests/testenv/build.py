@@ -131,6 +131,7 @@ def build_with_wrapper(component: Component, out: Path, log: Path, env: dict[str
         (workdir / "go.mod").write_text(wrapper)
         with log.open("a") as handle:
             handle.write(f"--- generated go.mod ---\n{wrapper}\n")
+        _copy_module_files(component, Path(info["Dir"]), out.parent)
         run_go(
             component,
             [
@@ -179,6 +180,13 @@ def build_in_source(component: Component, out: Path, log: Path, env: dict[str, s
         )
         for name in component.data_dirs:
             _copy_writable(source / name, out.parent / name)
+
+
+def _copy_module_files(component: Component, module_dir: Path, directory: Path) -> None:
+    for name in component.module_files:
+        target = directory / Path(name).name
+        shutil.copyfile(module_dir / name, target)  # the module cache's copies are read-only
+        target.chmod(0o755 if target.suffix == ".sh" else 0o644)
 
 
 def build_with_install(component: Component, out: Path, log: Path, env: dict[str, str]) -> None:
@@ -230,6 +238,8 @@ def ensure(component: Component, env: dict[str, str]) -> Path:
         builder = build_with_wrapper if component.needs_wrapper else build_with_install
         if component.build_in_source:
             builder = build_in_source
+        if component.gotoolchain:
+            env = dict(env, GOTOOLCHAIN=component.gotoolchain)
         builder(component, partial, log, env)
         partial.replace(directory / component.name)
         seconds = time.monotonic() - started

@@ -12,7 +12,7 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 LOG_TAIL_LINES = 40
@@ -47,18 +47,36 @@ def _die_with_parent() -> None:
 
 
 class Server:
-    def __init__(self, name: str, argv: Sequence[str], log: Path, cwd: Path | None = None) -> None:
+    def __init__(
+        self,
+        name: str,
+        argv: Sequence[str],
+        log: Path,
+        cwd: Path | None = None,
+        *,
+        env: Mapping[str, str] | None = None,
+        before_exec: Callable[[], None] | None = None,
+    ) -> None:
+        """`env` replaces the environment when given; `before_exec` runs in the child after fork (for
+        example to enter a network namespace), so it must only make system calls."""
         self.name = name
         self.argv = list(argv)
         self.log = log
         self._handle = log.open("ab")
+
+        def prepare() -> None:
+            _die_with_parent()
+            if before_exec is not None:
+                before_exec()
+
         self.proc = subprocess.Popen(
             self.argv,
             stdin=subprocess.DEVNULL,
             stdout=self._handle,
             stderr=subprocess.STDOUT,
             cwd=cwd,
-            preexec_fn=_die_with_parent,  # noqa: PLW1509 - only calls prctl, safe before exec
+            env=None if env is None else dict(env),
+            preexec_fn=prepare,  # noqa: PLW1509 - only system calls (prctl, setns), safe before exec
         )
 
     def log_tail(self, lines: int = LOG_TAIL_LINES) -> str:

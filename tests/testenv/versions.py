@@ -11,6 +11,7 @@ ETCD_VERSION = "v3.5.35"
 OPA_VERSION = "v1.22.2"
 HELM_VERSION = "v4.3.2"
 GITEA_VERSION = "v1.27.3"
+ARGOCD_VERSION = "v3.6.1"
 
 
 @dataclass(frozen=True)
@@ -32,6 +33,11 @@ class Component:
     build_in_source: bool = False
     # Folders of the module's source that the binary reads at run time, copied beside it.
     data_dirs: tuple[str, ...] = ()
+    # The Go toolchain for this build when the local one is too old for the module's `go` line; the go
+    # command fetches it through the module proxy (golang.org/toolchain). "" means the local Go.
+    gotoolchain: str = ""
+    # Files of the module the servers need beside the binary (paths in the module), copied next to it.
+    module_files: tuple[str, ...] = ()
 
     @property
     def key(self) -> str:
@@ -118,6 +124,28 @@ GITEA = Component(
     ldflags=(f"-X main.Version={GITEA_VERSION.lstrip('v')}",),
 )
 
+# Argo CD's one multi-call binary: argocd-application-controller, argocd-repo-server and
+# argocd-applicationset-controller are it, chosen by argv[0]. v3.6 declares `go 1.27.0`; its go.mod has a
+# local replace (gitops-engine), so it is built from a wrapper module too.
+_ARGOCD_COMMON = "github.com/argoproj/argo-cd/v3/common"
+ARGOCD = Component(
+    name="argocd",
+    version=ARGOCD_VERSION,
+    module="github.com/argoproj/argo-cd/v3",
+    package="github.com/argoproj/argo-cd/v3/cmd",
+    needs_wrapper=True,
+    ldflags=(
+        f"-X {_ARGOCD_COMMON}.version={ARGOCD_VERSION.lstrip('v')}",
+        f"-X {_ARGOCD_COMMON}.gitTag={ARGOCD_VERSION}",
+        f"-X {_ARGOCD_COMMON}.gitTreeState=clean",
+    ),
+    gotoolchain="go1.27.4",
+    # The repo-server runs git-verify-wrapper.sh from PATH on every manifest generation (the release image
+    # ships it in /usr/local/bin), even with GnuPG verification off. The tests install Argo CD's
+    # ConfigMaps and Secrets, and give each process its environment, as core-install.yaml does.
+    module_files=("hack/git-verify-wrapper.sh", "hack/gpg-wrapper.sh", "manifests/core-install.yaml"),
+)
+
 ALL_COMPONENTS: tuple[Component, ...] = (
     ETCD,
     OPA,
@@ -126,4 +154,5 @@ ALL_COMPONENTS: tuple[Component, ...] = (
     KUBE_SCHEDULER,
     HELM,
     GITEA,
+    ARGOCD,
 )
