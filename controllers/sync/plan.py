@@ -1,8 +1,9 @@
 """Decide what a sync does: desired objects from a cluster folder against live ones → create, update, prune.
 
-Pure: the same snapshot and live state give the same plan. Only objects carrying the generator's
-managed-by label are ever pruned, so anything else on the member is left alone (as Argo CD does with
-resources it does not track).
+Pure: the same snapshot and live state give the same plan. Only objects the sync itself applied (they
+carry its applied-revision annotation, its tracking mark) are ever pruned, so anything else on the member
+is left alone, even with the generator's managed-by label: Argo CD, which tracks what it applied by its
+own annotation, does the same (the differential test in tests/integration/argocd/ holds the two together).
 """
 
 from __future__ import annotations
@@ -110,7 +111,7 @@ def plan_sync(cluster: str, desired: Sequence[Resource], live: Sequence[Resource
         else:
             plan.update.append(obj)
     for key, obj in sorted(live_by_key.items(), key=lambda kv: (kv[0][1] or "", kv[0][2])):
-        managed = obj.metadata.labels.get(MANAGED_BY_KEY) == MANAGED_BY_VALUE
-        if key not in wanted and managed and obj.metadata.deletion_timestamp is None:
+        tracked = REVISION_ANNOTATION in obj.metadata.annotations
+        if key not in wanted and tracked and obj.metadata.deletion_timestamp is None:
             plan.prune.append(obj)
     return plan

@@ -58,7 +58,9 @@ WORKLOADS = {
 
 def cmd_params(redis_port: int, repo_server_port: int) -> dict[str, str]:
     """`argocd-cmd-params-cm` as the tests set it: loopback addresses, no TLS between the processes (they
-    share one machine), and fewer workers than the defaults for a 2-core machine."""
+    share one machine), fewer workers than the defaults for a 2-core machine, and each resource's health
+    kept in the Application's status (Argo CD 3 keeps it only in its resource tree, served by
+    argocd-server's API), where `m4d describe membercluster` reads each Blueprint's health."""
     return {
         "redis.server": f"127.0.0.1:{redis_port}",
         "repo.server": f"127.0.0.1:{repo_server_port}",
@@ -70,6 +72,7 @@ def cmd_params(redis_port: int, repo_server_port: int) -> dict[str, str]:
         "controller.operation.processors": "2",
         "controller.kubectl.parallelism.limit": "4",
         "reposerver.parallelism.limit": "2",
+        "controller.resource.health.persist": "true",
     }
 
 
@@ -138,6 +141,12 @@ class ArgoCD:
         """What Argo CD's Git webhook does for an Application of the pushed repository and branch."""
         with contextlib.suppress(NotFoundError):  # gone meanwhile: nothing to refresh
             self.patch("Application", name, {"metadata": {"annotations": {REFRESH_ANNOTATION: "normal"}}})
+
+    def forget(self, name: str) -> None:
+        """Delete an Application without its cascade (what it deployed stays; the caller cleans up)."""
+        with contextlib.suppress(NotFoundError):
+            self.patch("Application", name, {"metadata": {"finalizers": None}})
+            self.hub.manifests.delete(API_VERSION, "Application", name, NAMESPACE)
 
     def remove_all(self, timeout: float = 60.0) -> None:
         """Delete every Application (Argo CD prunes what each deployed, through its finalizer) and project,
@@ -218,6 +227,15 @@ def _install(hub: KubeCluster, docs: list[Manifest], params: Mapping[str, str], 
         if doc["metadata"]["name"] == "argocd-cmd-params-cm":
             obj["data"] = {**(doc.get("data") or {}), **params}
         hub.manifests.apply(obj, FIELD_MANAGER)
+    # argocd-server signs its tokens with this key and writes it at its first start; the ApplicationSet
+    # controller's webhook handler refuses to start without it.
+    secret = {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": "argocd-secret", "namespace": NAMESPACE},
+        "stringData": {"server.secretkey": secrets.token_urlsafe(32)},
+    }
+    hub.manifests.apply(secret, FIELD_MANAGER + "-server")
     # The install's init job makes this one; the processes read REDIS_PASSWORD from it.
     redis = {
         "apiVersion": "v1",

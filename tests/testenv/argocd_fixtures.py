@@ -23,11 +23,16 @@ from tests.testenv.argocd import ArgoCD, running
 from tests.testenv.netns import NamespaceError
 from tests.testenv.process import ServerStartError
 from tests.testenv.servers import TestEnv
+from tests.testenv.workloads import ClusterNodes
 
 
 @pytest.fixture(scope="module")
-def argocd(testenv: TestEnv, argocd_crds: list[str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[ArgoCD]:
-    """Argo CD running against the hub, able to reach every cluster of the test environment."""
+def argocd(
+    testenv: TestEnv, argocd_crds: list[str], cluster_nodes: ClusterNodes, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ArgoCD]:
+    """Argo CD running against the hub, able to reach every cluster of the test environment. The members
+    run their controller managers (`cluster_nodes`): Argo CD prunes with foreground deletion, which the
+    garbage collector completes, and offboarding deletes a namespace, which the namespace controller does."""
     ports = [int(urlsplit(api.url).port or 443) for api in testenv.clusters]
     with ExitStack() as stack:
         hub = admin_cluster(testenv.hub)

@@ -60,8 +60,10 @@ def wait_application(argocd: ArgoCD, name: str, done: Callable[[dict[str, Any]],
             return app
         if time.monotonic() > deadline:
             status = app.get("status") or {}
+            unsynced = [r for r in status.get("resources") or [] if r.get("status") != "Synced"]
             raise AssertionError(
                 f"{what}: not reached in {TIMEOUT:g}s; sync {status.get('sync')}, operationState "
-                f"{status.get('operationState')}, conditions {status.get('conditions')}\n{argocd.log_tails()}"
+                f"{status.get('operationState')}, conditions {status.get('conditions')}, resources not "
+                f"Synced {unsynced}\n{argocd.log_tails()}"
             )
         time.sleep(0.2)

@@ -10,7 +10,6 @@ annotations, spec, generation (so a needless write shows), finalizers. Left out:
 
 from __future__ import annotations
 
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -18,9 +17,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from m4d.api import Blueprint, MemberCluster
 from m4d.api.cluster import ArgoDestination, MemberClusterSpec
+from m4d.api.meta import GROUP_VERSION
 from m4d.cluster.kube import KubeCluster
 from m4d.cluster.local import LocalCluster
 from m4d.controllers.sync.local import LocalSync
@@ -91,12 +92,25 @@ def member_state(member: KubeCluster, namespace: str) -> dict[str, dict[str, Any
     """Every Blueprint in the namespace and the namespace itself, as the server holds them, normalised."""
     out: dict[str, dict[str, Any]] = {}
     for bp in member.list(Blueprint, namespace).items:
-        out[f"Blueprint/{bp.name}"] = _normal(
-            member.manifests.get(Blueprint.API_VERSION, "Blueprint", bp.name, namespace)
-        )
+        out[f"Blueprint/{bp.name}"] = _normal(member.manifests.get(GROUP_VERSION, "Blueprint", bp.name, namespace))
     ns = member.manifests.get("v1", "Namespace", namespace)
     out[f"Namespace/{namespace}"] = _normal({k: v for k, v in ns.items() if k in ("apiVersion", "kind", "metadata")})
     return out
+
+
+def desired_specs(files: dict[str, bytes]) -> dict[str, Any]:
+    """Blueprint name -> spec, as the folder says."""
+    docs = [yaml.safe_load(content) for path, content in files.items() if "/blueprints/" in path]
+    return {doc["metadata"]["name"]: doc["spec"] for doc in docs}
+
+
+def holds(member: KubeCluster, namespace: str, wanted: dict[str, Any]) -> bool:
+    """The member has every Blueprint of the folder, each with the folder's spec (drift repaired)."""
+    live = {bp.name: bp for bp in member.list(Blueprint, namespace).items}
+    return all(
+        name in live and member.manifests.get(GROUP_VERSION, "Blueprint", name, namespace)["spec"] == spec
+        for name, spec in wanted.items()
+    )
 
 
 def assert_same(pair: Pair, step: str) -> dict[str, dict[str, Any]]:
@@ -127,8 +141,7 @@ def pair(argocd: ArgoCD, member_crds: None, testenv: TestEnv, tmp_path: Path) ->
         try:
             yield pair
         finally:
-            argocd.hub.manifests.delete(*("argoproj.io/v1alpha1", "Application", pair.app, "argocd"))
-            pair.wait_argo(lambda app: not app, "the Application deleted")
+            argocd.forget(pair.app)
             argocd.unregister_cluster(CLUSTER)
             for member in (local, argo):
                 for bp in member.list(Blueprint, namespace).items:
@@ -155,9 +168,9 @@ def test_create_change_delete_and_drift_end_in_the_same_member_state(pair: Pair)
     remaining = [changed[0], changed[2]]
     revision = pair.both(pair.tree(remaining), "delete beta")
     assert_same(pair, "delete")
+    wanted = desired_specs(pair.tree(remaining))
 
     # Drift: the same hand edits on both members, then each syncer's self-heal.
-    started = time.time()
     blueprints = {
         m: sorted(m.list(Blueprint, pair.namespace).items, key=lambda b: b.name) for m in (pair.local, pair.argo)
     }
@@ -171,17 +184,10 @@ def test_create_change_delete_and_drift_end_in_the_same_member_state(pair: Pair)
             stray.metadata.labels = labels
             member.create(stray)
     pair.sync.sync_once(force=True)
-    pair.wait_argo(lambda app: _healed_after(app, revision, started), "Argo CD self-heal")
+    pair.wait_argo(lambda app: synced_at(app, revision) and holds(pair.argo, pair.namespace, wanted), "self-heal")
     state = assert_same(pair, "drift")
     assert {"Blueprint/stray", "Blueprint/stray-managed"} <= set(state)
 
     pair.both(pair.tree([]), "the last Blueprint goes")
     state = assert_same(pair, "empty")
     assert {k for k in state if k.startswith("Blueprint/")} == {"Blueprint/stray", "Blueprint/stray-managed"}
-
-
-def _healed_after(app: dict[str, Any], revision: str, since: float) -> bool:
-    if not synced_at(app, revision):
-        return False
-    finished = ((app.get("status") or {}).get("operationState") or {}).get("finishedAt") or ""
-    return bool(finished) and time.mktime(time.strptime(finished, "%Y-%m-%dT%H:%M:%SZ")) - time.timezone >= int(since)

@@ -139,13 +139,35 @@ def test_self_heal_repairs_drift_and_leaves_unmanaged_objects(world) -> None:  #
     bp.spec.modules[0].assets[0].actions = []  # someone edits the member by hand
     members["m1"].update(bp)
     stray = bp.model_copy(deep=True)
-    stray.metadata = stray.metadata.model_copy(update={"name": "hand-made", "labels": {}, "resource_version": None})
+    stray.metadata = stray.metadata.model_copy(
+        update={"name": "hand-made", "labels": {}, "annotations": {}, "resource_version": None}
+    )
     members["m1"].create(stray)
     plans = sync.sync_once(force=True)
     assert len(plans["m1"].update) == 1 and plans["m1"].prune == []
     healed = members["m1"].get(Blueprint, bp.name, bp.namespace)
     assert healed.spec.modules[0].assets[0].actions[0].name == "RedactColumn"
     assert members["m1"].get(Blueprint, "hand-made", bp.namespace)
+
+
+def test_prune_removes_only_what_the_sync_applied(world) -> None:  # type: ignore[no-untyped-def]
+    """As Argo CD prunes only what it tracks: a hand-made object keeps living even with the managed-by label,
+    and an applied one goes when it leaves the folder even after someone took its label away."""
+    repo, hub, members, sync = world
+    repo.commit(tree([plotter("a", "m1"), plotter("b", "m1")], hub), "a and b")
+    sync.sync_once()
+    bp_a, bp_b = members["m1"].list(Blueprint).items
+    stray = bp_a.model_copy(deep=True)
+    stray.metadata = stray.metadata.model_copy(
+        update={"name": "hand-made", "annotations": {}, "labels": dict(bp_a.metadata.labels), "resource_version": None}
+    )
+    members["m1"].create(stray)
+    bp_b.metadata.labels = {}
+    members["m1"].update(bp_b)
+    repo.commit(tree([plotter("a", "m1")], hub), "b goes")
+    plans = sync.sync_once()
+    assert [o.name for o in plans["m1"].prune] == [bp_b.name]
+    assert sorted(bp.name for bp in members["m1"].list(Blueprint).items) == sorted([bp_a.name, "hand-made"])
 
 
 def test_a_broken_folder_fails_only_its_cluster(world) -> None:  # type: ignore[no-untyped-def]
