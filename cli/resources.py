@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import sys
 import time
 from pathlib import Path
 
 import click
 
+from m4d.api.cluster import MemberCluster
 from m4d.api.crd import crd_files, crds_yaml
 from m4d.api.meta import Resource
 from m4d.api.parse import SUFFIXES, Document, load_file, load_stream, parse_documents
@@ -15,6 +18,11 @@ from m4d.api.registry import KINDS, KindInfo, UnknownKindError, kind_info
 from m4d.cli import output
 from m4d.cli.context import CliContext, pass_context
 from m4d.cluster.batch import apply_all
+from m4d.errors import NotFoundError
+from m4d.generator.argocd_status import ArgoCDStatus
+from m4d.generator.naming import argocd_application_name
+from m4d.generator.settings import ENV_ARGOCD_NAMESPACE
+from m4d.generator.validate import ARGOCD_GROUP_VERSION
 
 FIELD_MANAGER = "m4d-cli"
 _KIND_HELP = "KIND is a kind, plural or short name: " + ", ".join(
@@ -142,6 +150,28 @@ def describe(ctx: CliContext, kind: str, name: str, namespace: str, cluster: str
     info = _kind(kind)
     obj = ctx.store(cluster).get(info.model, name, namespace if info.namespaced else None)
     output.describe(ctx.console, info, obj)
+    if isinstance(obj, MemberCluster) and cluster is None:
+        _describe_delivery(ctx, obj)
+
+
+def _describe_delivery(ctx: CliContext, cluster: MemberCluster) -> None:
+    """What Argo CD says about the cluster's Application: sync, health, last operation, unhealthy Blueprints."""
+    namespace = os.environ.get(ENV_ARGOCD_NAMESPACE) or "argocd"
+    name = argocd_application_name(cluster.name)
+    from m4d.cluster.kube import KubeCluster  # noqa: PLC0415 - start-up cost only when used
+
+    hub = ctx.hub()
+    doc = None
+    if isinstance(hub, KubeCluster):  # the embedded hub has no Argo CD: its local sync delivers the folders
+        with contextlib.suppress(NotFoundError):  # no such Application, or no Argo CD on this hub
+            doc = hub.manifests.get(ARGOCD_GROUP_VERSION, "Application", name, namespace)
+    if doc is None:
+        ctx.console.print(f"[bold]Argo CD:[/]      <none> (no Application {namespace}/{name} on this hub)")
+        return
+    status = ArgoCDStatus.parse(doc)
+    ctx.console.print("[bold]Argo CD:[/]")
+    for label, value in status.lines():
+        ctx.console.print(f"  {label + ':':<13} {value}", markup=False, highlight=False, soft_wrap=True)
 
 
 @click.command("delete", epilog=_KIND_HELP)

@@ -64,9 +64,12 @@ def app_project(config: RenderConfig, clusters: Sequence[MemberCluster]) -> dict
 
 
 def _sync_policy() -> dict[str, Any]:
+    # No PruneLast: Argo CD would prune only after every other resource of the sync is Healthy, so one
+    # application's Progressing or Degraded Blueprint would hold back the removal of another's from the
+    # same cluster (seen on real Argo CD, tests/integration/argocd/test_sync_differential.py).
     return {
         "automated": {"prune": True, "selfHeal": True, "allowEmpty": True},
-        "syncOptions": ["CreateNamespace=true", "PruneLast=true"],
+        "syncOptions": ["CreateNamespace=true"],
         "managedNamespaceMetadata": {"labels": dict(MANAGED_BY)},
         "retry": _RETRY,
     }

@@ -2,8 +2,8 @@
 
 Argo CD records them in the status of the Application the generator renders for the cluster
 (`argocd/clusters/<name>.yaml`, named `m4d-<name>`, in Argo CD's namespace on the hub). Parsed at the
-edge into `ArgoCDStatus`, with only the fields the platform shows (`m4d describe membercluster`); the
-embedded default has no Argo CD, and a hub without Argo CD's CRDs or without the Application yields None.
+edge into `ArgoCDStatus`, with only the fields the platform shows (`m4d describe membercluster` reads
+the Application from the hub and prints `lines()`).
 """
 
 from __future__ import annotations
@@ -11,11 +11,6 @@ from __future__ import annotations
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
-
-from m4d.cluster.interface import Cluster
-from m4d.errors import NotFoundError
-from m4d.generator.naming import argocd_application_name
-from m4d.generator.validate import ARGOCD_GROUP_VERSION
 
 
 class _Wire(BaseModel):
@@ -109,16 +104,3 @@ class ArgoCDStatus(BaseModel):
                 )
         out.extend(("Condition", f"{c.type}: {c.message or ''}") for c in s.conditions)
         return out
-
-
-def cluster_application(hub: Cluster, cluster: str, namespace: str) -> ArgoCDStatus | None:
-    """The Argo CD status of `cluster`'s Application on the hub; None where there is none to read."""
-    from m4d.cluster.kube import KubeCluster  # noqa: PLC0415 - only a real hub can run Argo CD
-
-    if not isinstance(hub, KubeCluster):
-        return None
-    try:
-        doc = hub.manifests.get(ARGOCD_GROUP_VERSION, "Application", argocd_application_name(cluster), namespace)
-    except NotFoundError:  # no such Application, or no Argo CD CRDs on this hub
-        return None
-    return ArgoCDStatus.parse(doc)

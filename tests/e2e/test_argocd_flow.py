@@ -169,8 +169,8 @@ def kube(testenv: TestEnv, argocd: ArgoCD, tmp_path_factory: pytest.TempPathFact
             yield kube
         finally:
             webhook.stop()
+            argocd.remove_all()  # first, so Argo CD puts nothing back while the members are cleaned
             services.stop_all(paths.hub)
-            argocd.remove_all()
             _clean(hub, members)
             for context in CONTEXTS.values():
                 _uninstall_crds(clusters[context], added[context])
@@ -229,11 +229,16 @@ def test_describe_shows_argocd_status(kube: ArgoWorld) -> None:
     head = kube.head()
     kube.wait(lambda: _synced_healthy(kube.app("eu-de-1"), head), 60, "eu-de-1 Synced/Healthy")
     text = kube.m4d("describe", "membercluster", "eu-de-1")
-    assert "Argo CD" in text
-    assert f"Application:  {NAMESPACE}/{argocd_application_name('eu-de-1')}" in text
-    assert "Sync:         Synced" in text and head[:12] in text
-    assert "Health:       Healthy" in text
-    assert "Operation:    Succeeded" in text
+    lines = {
+        line.strip().split(":", 1)[0]: line.strip().split(":", 1)[1].strip()
+        for line in text.split("Argo CD:")[1].splitlines()
+        if ":" in line
+    }
+    assert lines["Application"] == f"{NAMESPACE}/{argocd_application_name('eu-de-1')}"
+    assert lines["Sync"] == f"Synced at {head[:12]}"
+    assert lines["Health"] == "Healthy"
+    assert lines["Operation"].startswith("Succeeded at ")
+    assert lines["Resources"].endswith("Healthy)")
 
 
 def test_self_heal_restores_a_blueprint_edited_on_the_member(kube: ArgoWorld) -> None:

@@ -148,16 +148,10 @@ class ArgoCD:
             self.patch("Application", name, {"metadata": {"finalizers": None}})
             self.hub.manifests.delete(API_VERSION, "Application", name, NAMESPACE)
 
-    def remove_all(self, timeout: float = 60.0) -> None:
-        """Delete every Application (Argo CD prunes what each deployed, through its finalizer) and project,
-        then whatever the controller did not finish within `timeout`, finalizers and all."""
-        for kind in ("ApplicationSet", "Application"):
-            for item in self.items(kind):
-                self.hub.manifests.delete(API_VERSION, kind, item["metadata"]["name"], NAMESPACE)
-        deadline = time.monotonic() + timeout
-        while self.applications() and time.monotonic() < deadline:
-            time.sleep(0.2)
-        for kind in ("Application", "AppProject"):
+    def remove_all(self) -> None:
+        """Forget every Application and ApplicationSet (what they deployed stays: the caller cleans the members,
+        where finalizers of stopped agents would hold a cascade), then projects and cluster Secrets."""
+        for kind in ("ApplicationSet", "Application", "AppProject"):
             for item in self.items(kind):
                 name = item["metadata"]["name"]
                 with contextlib.suppress(NotFoundError):

@@ -1,9 +1,9 @@
 """The `argocd` fixture: real Argo CD on the test hub, one per test module that asks for it.
 
 A pytest plugin (registered by tests/conftest.py). Argo CD caches every resource of every cluster it syncs
-to, so it runs only while a module that needs it runs; at the end its Applications are deleted while
-the controller still runs (their finalizers prune what they deployed), so the shared members are left as
-they were found. If Argo CD cannot start, every test that asks fails with the reason: never a skip.
+to, so it runs only while a module that needs it runs; at the end its Applications, projects and cluster
+Secrets are removed (each test module cleans what it had Argo CD deploy on the shared members). If Argo CD
+cannot start, every test that asks fails with the reason: never a skip.
 """
 
 from __future__ import annotations

@@ -26,7 +26,7 @@ from m4d.cluster.kube import KubeCluster
 from m4d.cluster.local import LocalCluster
 from m4d.controllers.sync.local import LocalSync
 from m4d.controllers.sync.plan import MANAGED_BY_KEY, MANAGED_BY_VALUE, REVISION_ANNOTATION
-from m4d.generator.argocd import app_project, cluster_application
+from m4d.generator.argocd import app_project, cluster_application, health_check_patch
 from m4d.generator.config import RenderConfig
 from m4d.generator.tree import render_tree
 from tests.integration.argocd.delivery import CLUSTER, Repo, synced_at, wait_application
@@ -136,6 +136,9 @@ def pair(argocd: ArgoCD, member_crds: None, testenv: TestEnv, tmp_path: Path) ->
         sync = LocalSync(repo.bare, hub, lambda name: local)
         argocd.register_cluster(CLUSTER, testenv.members[1])
         pair = Pair(repo, config, cluster, namespace, local, argo, sync, argocd)
+        # As installed: the Blueprint health check in argocd-cm. No agent runs here, so every Blueprint stays
+        # Progressing, and Argo CD must prune anyway.
+        argocd.hub.manifests.apply(health_check_patch(config), FIELD_MANAGER)
         for obj in (app_project(config, [cluster]), cluster_application(config, cluster)):
             argocd.hub.manifests.apply(obj, FIELD_MANAGER)
         try:

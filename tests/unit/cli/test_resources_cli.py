@@ -69,6 +69,9 @@ def test_apply_get_describe_delete(run, tmp_path: Path) -> None:  # type: ignore
 
     described = run("describe", "m4dapplication", "notebook")
     assert "Fraud Detection" in described.output and "Status:" in described.output
+    cluster = run("describe", "membercluster", "eu-member")
+    # An embedded hub has no Argo CD (its local sync delivers the folders); a real one shows its verdict.
+    assert "Argo CD:      <none> (no Application argocd/m4d-eu-member on this hub)" in cluster.output
 
     deleted = run("delete", "app", "notebook")
     assert "deleted" in deleted.output

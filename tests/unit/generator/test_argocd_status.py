@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
-from m4d.cluster.local import LocalCluster
-from m4d.generator.argocd_status import ArgoCDStatus, cluster_application
+from m4d.generator.argocd_status import ArgoCDStatus
 
 APPLICATION = {
     "apiVersion": "argoproj.io/v1alpha1",
@@ -60,11 +57,3 @@ def test_an_application_argocd_has_not_reconciled_yet() -> None:
         "Operation": "<none>",
         "Resources": "0",
     }
-
-
-def test_the_embedded_hub_has_no_argocd(tmp_path: Path) -> None:
-    hub = LocalCluster(tmp_path / "hub.db", name="hub")
-    try:
-        assert cluster_application(hub, "eu-de-1", "argocd") is None
-    finally:
-        hub.close()
