@@ -13,4 +13,4 @@ argocd-redis:
 	  apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends redis-server; \
 	  status=$$?; [ -z "$$own_policy" ] || rm -f /usr/sbin/policy-rc.d; exit $$status; fi
 
-test: argocd-testenv
+SERVERS += argocd-testenv
