@@ -1,13 +1,13 @@
 """The whole flow with real Argo CD delivering the generated repository to the members.
 
-As tests/e2e/test_kube_flow.py, but nothing of the platform's own syncs anything: the hub's controllers
-commit to a repository served by `git daemon`, and Argo CD, bootstrapped the way docs/gitops.md says
-(cluster Secrets for the members, the generated health check merged into `argocd-cm`, the generated root
-Application applied once), takes every Blueprint to its member. A push notifies Argo CD as a Git host's
-webhook would (tests/testenv/gitwebhook.py). Then the platform's own story must hold: applications Ready
-with endpoints, data read over Flight; and Argo CD's: prune, self-heal, offboarding.
+As tests/e2e/test_kube_flow.py (the members' nodes run the modules), but nothing of the platform's own
+syncs anything: the hub's controllers commit to a repository served by `git daemon`, and Argo CD,
+bootstrapped the way docs/gitops.md says (cluster Secrets for the members, the generated health check
+merged into `argocd-cm`, the generated root Application applied once), takes every Blueprint to its
+member. A push notifies Argo CD as a Git host's webhook would (tests/testenv/gitwebhook.py). Then the
+platform's own story must hold: applications Ready with endpoints, data read over Flight; and Argo CD's:
+prune, self-heal, offboarding, its status in `m4d describe`.
 """
-
 from __future__ import annotations
 
 import os
@@ -23,6 +23,7 @@ import pytest
 import yaml
 
 from m4d.api import Blueprint, M4DApplication, MemberCluster
+from m4d.api.common import Endpoint
 from m4d.api.crd import all_crds
 from m4d.cluster.kube import KubeCluster
 from m4d.cluster.rbac import SERVICE_ACCOUNT, member_agent_manifests, member_namespace
@@ -31,6 +32,7 @@ from m4d.credentials.local import SecretsFile
 from m4d.demo import services, world
 from m4d.demo.reader import read_asset
 from m4d.demo.verify import source_table, verify
+from m4d.errors import NotFoundError
 from m4d.generator.naming import argocd_application_name
 from m4d.git import init_bare
 from tests.e2e.test_kube_flow import (
@@ -48,6 +50,7 @@ from tests.integration.generator.gitservers import git_daemon
 from tests.testenv.argocd import NAMESPACE, ArgoCD
 from tests.testenv.gitwebhook import GitWebhook
 from tests.testenv.servers import TestEnv
+from tests.testenv.workloads import service_address
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration, pytest.mark.timeout(400)]
 
@@ -97,6 +100,16 @@ class ArgoWorld:
         return subprocess.run(
             ["git", "--git-dir", str(self.repo), "rev-parse", "main"], capture_output=True, text=True, check=True
         ).stdout.strip()
+
+    def reachable(self, endpoint: Endpoint) -> Endpoint:
+        """The endpoint as a client here reaches it: the Service's name resolved to a ready pod."""
+        for member in self.members.values():
+            try:
+                host, port = service_address(member.manifests, endpoint.hostname, endpoint.port)
+            except (NotFoundError, LookupError):
+                continue
+            return endpoint.model_copy(update={"hostname": host, "port": port})
+        raise AssertionError(f"no member serves {endpoint.url}")
 
     def app(self, cluster: str) -> dict[str, Any]:
         return self.argocd.application(argocd_application_name(cluster)) or {}
@@ -217,7 +230,7 @@ def test_applications_ready_and_data_read_over_flight(kube: ArgoWorld) -> None:
         token = read_token(secrets, "default", name)
         for asset, state in status.asset_states.items():
             assert state.endpoint is not None, (name, asset)
-            received = read_asset(state.endpoint, token, asset).table
+            received = read_asset(kube.reachable(state.endpoint), token, asset).table
             assert received.num_rows > 0, (name, asset)
             columns = [c for d in state.decisions for a in d.actions for c in a.columns]
             source = source_table(str(sources[asset]), list({*received.column_names, *columns}))
