@@ -8,6 +8,7 @@ member. A push notifies Argo CD as a Git host's webhook would (tests/testenv/git
 platform's own story must hold: applications Ready with endpoints, data read over Flight; and Argo CD's:
 prune, self-heal, offboarding, its status in `m4d describe`.
 """
+
 from __future__ import annotations
 
 import os
