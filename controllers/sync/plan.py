@@ -10,11 +10,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-
-import yaml
+from typing import Any
 
 from m4d.api.meta import Resource
 from m4d.api.parse import Document, parse_document
+from m4d.api.strict import decode, yaml_documents
 from m4d.errors import FieldError, InvalidError
 
 MANAGED_BY_KEY = "app.kubernetes.io/managed-by"
@@ -45,6 +45,10 @@ class SyncPlan:
         )
 
 
+def _documents(data: bytes, path: str) -> list[Any]:
+    return [d.body for d in yaml_documents(decode(data, path), path) if d.body is not None]
+
+
 def cluster_prefix(cluster: str) -> str:
     return f"clusters/{cluster}/"
 
@@ -57,9 +61,9 @@ def desired_objects(files: dict[str, bytes], cluster: str) -> list[Resource]:
         if not path.endswith((".yaml", ".yml")):
             continue
         try:
-            docs = [d for d in yaml.safe_load_all(files[path]) if d is not None]
-        except yaml.YAMLError as exc:
-            problems.append(FieldError(path, f"not valid YAML: {exc}"))
+            docs = _documents(files[path], path)
+        except InvalidError as exc:  # not UTF-8, not YAML, too deep or too large: anyone may push to Git
+            problems += [FieldError(path, e.message) for e in exc.errors]
             continue
         for index, body in enumerate(docs, start=1):
             if isinstance(body, dict) and (body.get("apiVersion"), body.get("kind")) in _SKIPPED:
@@ -67,7 +71,7 @@ def desired_objects(files: dict[str, bytes], cluster: str) -> list[Resource]:
             try:
                 out.append(parse_document(Document(path, index, body)))
             except InvalidError as exc:
-                problems.extend(exc.errors)
+                problems += [FieldError(f"{exc.what}: {e.path}" if e.path else exc.what, e.message) for e in exc.errors]
     if problems:
         raise InvalidError(f"cluster folder {cluster_prefix(cluster)}", problems)
     return out
@@ -80,8 +84,8 @@ def namespace_manifests(files: dict[str, bytes], cluster: str) -> list[dict[str,
         if not path.endswith((".yaml", ".yml")):
             continue
         try:
-            docs = list(yaml.safe_load_all(files[path]))
-        except yaml.YAMLError:
+            docs = _documents(files[path], path)
+        except InvalidError:
             continue  # desired_objects reports it
         out += [d for d in docs if isinstance(d, dict) and (d.get("apiVersion"), d.get("kind")) in _SKIPPED]
     return out

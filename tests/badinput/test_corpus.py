@@ -5,7 +5,15 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from tests.badinput import test_apply, test_commands, test_connectors, test_flight, test_planning, test_store
+from tests.badinput import (
+    test_apply,
+    test_commands,
+    test_connectors,
+    test_flight,
+    test_gitops_sync,
+    test_planning,
+    test_store,
+)
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "bad-input.md"
 SURFACES = {
@@ -15,6 +23,7 @@ SURFACES = {
     "connectors": test_connectors.CLASSES,
     "planning": test_planning.CLASSES,
     "Flight RPCs": test_flight.CLASSES,
+    "GitOps sync": test_gitops_sync.CLASSES,
 }
 ROW = re.compile(r"^\| (?P<surface>[^|*]+?) \| (?P<cls>[^|]+?) \| (?P<count>\d+) \|$", re.MULTILINE)
 
