@@ -11,6 +11,11 @@ For each cluster a Plotter runs on, the Plotter controller has recorded which Bl
 - Ready when every module is ready (or, for jobs, completed).
 The Plotter is ready when every cluster is, and the workload endpoint of each asset is the endpoint
 of the module instance that serves its API.
+
+Of the Plotter's status this writes only what it owns (`aggregated`): per cluster the applied revision,
+observed generation, phase and message, and the Plotter's ready, readyClusters and endpoints. What was
+committed (the cluster set, Blueprint names, digests and committed revisions) is the Plotter
+controller's, and read as it is.
 """
 
 from __future__ import annotations
@@ -114,3 +119,21 @@ def aggregate(
             "endpoints": endpoints,
         }
     )
+
+
+AGGREGATED_CLUSTER_FIELDS = ("applied_revision", "observed_generation", "phase", "message")
+AGGREGATED_FIELDS = ("ready", "ready_clusters", "endpoints")
+
+
+def aggregated(stored: PlotterStatus | None, decided: PlotterStatus) -> PlotterStatus:
+    """`stored` with the fields this controller owns taken from `decided`, and nothing else."""
+    base = stored or PlotterStatus()
+    clusters = {
+        name: state.model_copy(
+            update={f: getattr(decided.clusters[name], f) for f in AGGREGATED_CLUSTER_FIELDS}
+            if name in decided.clusters
+            else {}
+        )
+        for name, state in base.clusters.items()
+    }
+    return base.model_copy(update={"clusters": clusters, **{f: getattr(decided, f) for f in AGGREGATED_FIELDS}})

@@ -1,32 +1,38 @@
 """The Plotter controller (part of `m4d hub run`): watch Plotters → generate → commit/push → status.
 
-Each reconcile writes one Plotter's part of the tree (its Blueprints, its absence on clusters it
-left, and the cluster registrations), so its cost follows that application. A full sync of the
-whole tree (every Plotter, every cluster; removing leftovers, undoing hand edits) runs on the first
-reconcile after a start, when a write finds the branch moved by someone else, when a member cluster
-goes away, and every `resync_period`. Deleting a Plotter removes its Blueprints in a commit before
-its finalizer is released.
+decide: a reconcile renders its Plotter's part of the tree (its Blueprints, its absence on clusters it
+left, and the cluster registrations), so its cost follows that application.
+act: in direct mode the change goes to the commit loop (batch.py), which commits every pending change
+once per short window in one commit and wakes each Plotter; the Plotter's next reconcile finds its
+change written and returns its status (status.py, pure). In review mode each Plotter's change is its
+own pull request, written in its reconcile.
+A full sync of the whole tree (every Plotter, every cluster; removing leftovers, undoing hand edits)
+runs in the commit loop on start, when a write finds the branch moved by someone else, when a member
+cluster goes away, and every `resync_period`. Deleting a Plotter removes its Blueprints in a commit
+before its finalizer is released.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+
+from pydantic import BaseModel
 
 from m4d.api.application import M4DApplication
 from m4d.api.cluster import MemberCluster
-from m4d.api.plotter import Plotter
+from m4d.api.plotter import Plotter, PlotterStatus
 from m4d.cluster.interface import Cluster
-from m4d.controllers.plotter.status import StillThere, committed_status
+from m4d.controllers.plotter.batch import CommitLoop, Written, change_digest
+from m4d.controllers.plotter.status import StillThere, committed, committed_status
 from m4d.errors import NotFoundError
 from m4d.generator.changes import full_change, plotter_change, removal_change
 from m4d.generator.config import RenderConfig
 from m4d.generator.settings import GitOpsSettings
 from m4d.generator.tree import Rendered, plotter_paths, render_clusters
-from m4d.generator.writer import GitOpsWriter
+from m4d.generator.writer import Change, GitOpsWriter, WriteResult
 from m4d.runtime.controller import Controller, ObjectKey, Outcome, Watch
 from m4d.runtime.indexers import APPLICATION, app_key
 
@@ -38,6 +44,8 @@ SYNC_ON_START = "Sync on start: every Plotter and member cluster on the hub rend
 SYNC_PERIODIC = "Periodic sync: every Plotter and member cluster on the hub rendered again."
 SYNC_FOREIGN = "Sync: the branch was changed outside m4d; the generated folders are brought back to the hub's state."
 SYNC_CLUSTER_GONE = "Sync: a member cluster was removed from the hub."
+# A deleted Plotter waits for its removal to be committed (the commit loop wakes it); a safety net.
+FINALIZE_CHECK = 30.0
 
 
 @dataclass
@@ -48,15 +56,33 @@ class PlotterController(Controller[Plotter]):
     config: RenderConfig
     resync_period: float = 600.0
     review_poll: float = 30.0
-    _synced_at: float | None = field(init=False, default=None)
-    _sync_reason: str = field(init=False, default=SYNC_ON_START)
+    commit_window: float = 0.2  # direct mode: changes arriving within this long share a commit
     _cluster_files: tuple[str, Rendered] | None = field(init=False, default=None)
-    _sync_lock: threading.Lock = field(init=False, default_factory=threading.Lock)
+    loop: CommitLoop = field(init=False)
 
     def __post_init__(self) -> None:
         self.kind = Plotter
         self.name = "plotter"
         self.finalizer = FINALIZER
+        self.loop = CommitLoop(
+            self.writer,
+            self.enqueue,
+            self._full_sync,
+            window=self.commit_window,
+            resync_period=self.resync_period,
+            periodic_reason=SYNC_PERIODIC,
+            foreign_reason=SYNC_FOREIGN,
+        )
+
+    def background(self) -> Sequence[Callable[[threading.Event], None]]:
+        return [lambda stop: self.loop.run(stop, SYNC_ON_START)]
+
+    def busy(self) -> bool:
+        return self.loop.busy()
+
+    def own_status(self, stored: BaseModel | None, decided: BaseModel) -> BaseModel:
+        assert isinstance(decided, PlotterStatus) and (stored is None or isinstance(stored, PlotterStatus))
+        return committed(stored, decided)
 
     @classmethod
     def for_hub(
@@ -90,7 +116,7 @@ class PlotterController(Controller[Plotter]):
         except NotFoundError:
             gone = True
         if gone:
-            self._schedule_sync(SYNC_CLUSTER_GONE)  # its folder and registration go in a full sync
+            self.loop.schedule_sync(SYNC_CLUSTER_GONE)  # its folder and registration go in a full sync
         return [ObjectKey.of(p) for p in self.read.list(Plotter)]
 
     # -- reconcile ------------------------------------------------------------------------------
@@ -105,52 +131,57 @@ class PlotterController(Controller[Plotter]):
             self._cluster_files = (key, render_clusters(clusters, self.config))
         return self._cluster_files[1]
 
-    def _schedule_sync(self, reason: str) -> None:
-        self._sync_reason = reason
-        self._synced_at = None
+    def _full_sync(self, reason: str) -> WriteResult:
+        clusters = self._clusters()
+        plotters = self.read.list(Plotter)
+        change, errors = full_change(plotters, clusters, self.config, reason)
+        if self.writer.mode == "review":
+            # Each Plotter's change is reviewed on its own branch (and a deletion on the finalizer's):
+            # the sync's pull request carries only registrations and leftovers.
+            names = [c.name for c in clusters]
+            owned = set().union(*(plotter_paths(p, names) for p in plotters))
+            files = {p: c for p, c in change.files.items() if p not in owned}
+            change = replace(change, files=files, preserve=change.preserve | owned)
+        result = self.writer.write(change)
+        if result.commit:
+            log.info("full sync committed %s (%d files changed)", result.commit[:12], len(result.changed))
+        for key, error in sorted(errors.items()):
+            log.info("full sync left %s as it is: %s", key, error)
+        return result
 
-    def _full_sync_if_due(self, clusters: Sequence[MemberCluster]) -> None:
-        with self._sync_lock:
-            now = time.monotonic()
-            if self._synced_at is not None:
-                if now - self._synced_at < self.resync_period:
-                    return
-                self._sync_reason = SYNC_PERIODIC
-            plotters = self.read.list(Plotter)
-            change, errors = full_change(plotters, clusters, self.config, self._sync_reason)
-            if self.writer.mode == "review":
-                # Each Plotter's change is reviewed on its own branch (and a deletion on the finalizer's):
-                # the sync's pull request carries only registrations and leftovers.
-                names = [c.name for c in clusters]
-                owned = set().union(*(plotter_paths(p, names) for p in plotters))
-                files = {p: c for p, c in change.files.items() if p not in owned}
-                change = replace(change, files=files, preserve=change.preserve | owned)
-            result = self.writer.write(change)
-            self._synced_at = now
-            if result.commit:
-                log.info("full sync committed %s (%d files changed)", result.commit[:12], len(result.changed))
-            for key, error in sorted(errors.items()):
-                log.info("full sync left %s as it is: %s", key, error)
+    def _written(self, key: ObjectKey, change: Change) -> Written | None:
+        """The write of exactly this change, if done; else the change goes to the commit loop."""
+        done = self.loop.written(str(key), change_digest(change))
+        if done is None:
+            self.loop.submit(key, change)
+        return done
 
     def reconcile(self, obj: Plotter) -> Outcome:
         clusters = self._clusters()
-        self._full_sync_if_due(clusters)
+        review = self.writer.mode == "review"
         # In review mode a Plotter's pull request holds its Blueprints only; registrations have their own.
-        registrations = Rendered() if self.writer.mode == "review" else self._registrations(clusters)
+        registrations = Rendered() if review else self._registrations(clusters)
         change = plotter_change(obj, clusters, self.config, registrations)
-        if self.writer.mode == "review":
-            change = replace(change, applications=self._application(obj))
-        result = self.writer.write(change)
-        if result.foreign:
-            log.info("%s: the branch was moved by another writer; a full sync follows", obj.key)
-            self._schedule_sync(SYNC_FOREIGN)
+        if review:
+            result = self.writer.write(replace(change, applications=self._application(obj)))
+            if result.foreign:
+                log.info("%s: the branch was moved by another writer; a full sync follows", obj.key)
+                self.loop.schedule_sync(SYNC_FOREIGN)
+        else:
+            done = self._written(ObjectKey.of(obj), change)
+            if done is None:
+                return Outcome()  # the commit loop wakes it once the change is written
+            if done.error is not None:
+                raise done.error
+            assert done.result is not None
+            result = done.result
         own = {p: c for p, c in change.files.items() if p in plotter_paths(obj, [c.name for c in clusters])}
         blueprints = {p: o for p, o in change.origins.items() if o.kind == "Blueprint" and o.cluster}
         placed = {o.cluster: p for p, o in blueprints.items() if o.cluster}
         digests = {o.cluster: o.digest for o in blueprints.values() if o.cluster and o.digest}
         status = committed_status(obj, own, placed, result, self._still_there(result.revision), digests)
-        requeue = self.review_poll if result.review is not None else self.resync_period
-        return Outcome(status=status, requeue_after=requeue)
+        # Drift in the repository is repaired by the full sync; a pull request is looked at again.
+        return Outcome(status=status, requeue_after=self.review_poll if result.review is not None else None)
 
     def _application(self, plotter: Plotter) -> dict[str, M4DApplication]:
         """The application a review description explains (its intent, role and policy decisions)."""
@@ -178,7 +209,15 @@ class PlotterController(Controller[Plotter]):
             log.info("%s deleted; its application's Blueprints now belong to %s", obj.key, ", ".join(heirs))
             return Outcome()
         names = [c.name for c in self.read.list(MemberCluster)]
-        result = self.writer.write(removal_change(obj, names, f"Plotter {obj.key} was deleted."))
-        if result.review is not None:
-            return Outcome(requeue_after=self.review_poll)  # the removal is delivered once merged
+        change = removal_change(obj, names, f"Plotter {obj.key} was deleted.")
+        if self.writer.mode == "review":
+            if self.writer.write(change).review is not None:
+                return Outcome(requeue_after=self.review_poll)  # the removal is delivered once merged
+            return Outcome()
+        done = self._written(ObjectKey.of(obj), change)
+        if done is None:
+            return Outcome(requeue_after=FINALIZE_CHECK)  # woken once written; looked at again meanwhile
+        self.loop.forget(str(ObjectKey.of(obj)))
+        if done.error is not None:
+            raise done.error
         return Outcome()

@@ -2,8 +2,13 @@
 
 Each cluster's `committedRevision` is the commit at which its Blueprint last became what the Plotter
 wants; it only moves when that Blueprint changes, so a commit for another application does not send
-this one back to WaitApplied. The aggregator (which reads the members' reports) owns `phase` once it
-has seen a revision applied, and `ready`, `readyClusters` and `endpoints`: this controller keeps them.
+this one back to WaitApplied.
+
+One owner per field: this controller writes what was committed (`committed`): the conditions,
+observedGeneration, committedRevision, and per cluster the set of clusters, Blueprint names, digests
+and committed revisions. The aggregator (which reads the members' reports) owns the rest: per cluster
+appliedRevision, observedGeneration, phase and message, and the Plotter's ready, readyClusters and
+endpoints. A changed digest is what tells the aggregator a cluster waits for a new Blueprint.
 """
 
 from __future__ import annotations
@@ -56,22 +61,10 @@ def committed_status(
     for cluster, path in sorted(placed.items()):
         old = current.clusters.get(cluster)
         revision = _revision(path, own[path], old.committed_revision if old else None, result, still)
-        digest = digests.get(cluster)
-        unchanged = old is not None and (old.committed_revision, old.blueprint, old.spec_hash) == (
-            revision,
-            _name(path),
-            digest,
+        state = old or ClusterState(blueprint=_name(path), phase="WaitApplied")
+        clusters[cluster] = state.model_copy(
+            update={"blueprint": _name(path), "spec_hash": digests.get(cluster), "committed_revision": revision}
         )
-        if old is not None and unchanged:
-            clusters[cluster] = old  # the aggregator's view of an unchanged Blueprint stands
-        else:
-            clusters[cluster] = ClusterState(
-                blueprint=_name(path),
-                spec_hash=digest,
-                committed_revision=revision,
-                applied_revision=old.applied_revision if old else None,
-                phase="WaitApplied",
-            )
     committed_now = result.commit is not None and result.revision == result.commit and bool(result.changed & set(own))
     previous = current.committed_revision
     if committed_now:
@@ -92,15 +85,11 @@ def committed_status(
         ),
         observed_generation=generation,
     )
-    ready = sum(1 for c in clusters.values() if c.phase == "Ready")
     return current.model_copy(
         update={
             "committed_revision": overall,
             "clusters": clusters,
             "conditions": set_condition(current.conditions, condition),
-            # A Blueprint sent back to WaitApplied makes the plan not ready until the aggregator sees it applied.
-            "ready": current.ready and ready == len(clusters),
-            "ready_clusters": f"{ready}/{len(clusters)}",
             "review": None,
         }
     )
@@ -140,3 +129,18 @@ def _in_review(
     return current.model_copy(
         update={"clusters": clusters, "conditions": set_condition(current.conditions, condition), "review": state}
     )
+
+
+COMMITTED_CLUSTER_FIELDS = ("blueprint", "spec_hash", "committed_revision")
+COMMITTED_FIELDS = ("observed_generation", "conditions", "committed_revision", "review")
+
+
+def committed(stored: PlotterStatus | None, decided: PlotterStatus) -> PlotterStatus:
+    """`stored` with the fields this controller owns taken from `decided`, and nothing else."""
+    base = stored or PlotterStatus()
+    clusters = {}
+    for name, state in decided.clusters.items():
+        known = base.clusters.get(name)
+        mine = {f: getattr(state, f) for f in COMMITTED_CLUSTER_FIELDS}
+        clusters[name] = known.model_copy(update=mine) if known is not None else state
+    return base.model_copy(update={"clusters": clusters, **{f: getattr(decided, f) for f in COMMITTED_FIELDS}})

@@ -117,6 +117,22 @@ class Controller(ABC, Generic[R]):
         outside the API that wake the controller through `enqueue` (a catalog's content changed)."""
         return ()
 
+    def own_status(self, stored: BaseModel | None, decided: BaseModel) -> BaseModel:
+        """The status to write: `decided` where this controller owns the field, `stored` elsewhere.
+
+        Controllers that share a kind's status (the Plotter controller and the aggregator) each own
+        some fields; the runtime applies this to every status it writes, so no controller writes
+        another's field, whatever it returned. The default owns the whole status."""
+        return decided
+
+    def wakes_on_status(self, old: R, new: R) -> bool:
+        """With `reconcile_on_status`: whether this status change of an own object matters (default: any)."""
+        return True
+
+    def busy(self) -> bool:
+        """Work in flight outside the work queue (a background loop's), for `Manager.idle`."""
+        return False
+
     def reads(self) -> Sequence[type[Resource]]:
         """Kinds of its own cluster the controller reads but does not watch (cached all the same)."""
         return ()

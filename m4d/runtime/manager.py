@@ -92,12 +92,13 @@ class Runner:
     def _own_changed(self, event: str, old: Resource | None, new: Resource | None) -> None:
         # Changes to status alone are (mostly) the controller's own writes; reconciling on them would
         # double the work for nothing, unless someone else's status writes are what it must see.
+        c = self.controller
         if (
             event == "MODIFIED"
-            and not self.controller.reconcile_on_status
             and old is not None
             and new is not None
             and _fingerprint(old) == _fingerprint(new)
+            and not (c.reconcile_on_status and c.wakes_on_status(old, new))
         ):
             return
         obj = new or old
@@ -215,6 +216,7 @@ class Runner:
         if "observed_generation" in type(status).model_fields:
             status = status.model_copy(update={"observed_generation": obj.metadata.generation})
         current = getattr(obj, "status", None)
+        status = self.controller.own_status(current, status)
         new_wire = status.model_dump(mode="json", by_alias=True, exclude_none=True)
         if current is not None and current.model_dump(mode="json", by_alias=True, exclude_none=True) == new_wire:
             return
@@ -299,7 +301,7 @@ class Manager:
 
     def idle(self) -> bool:
         """Synced, nothing ready or in flight, no key failing. Timed requeues (expected waits) don't count."""
-        return self.synced() and not any(r.queue.busy() or r.stats.failing for r in self.runners)
+        return self.synced() and not any(r.queue.busy() or r.stats.failing or r.controller.busy() for r in self.runners)
 
     def failing(self) -> dict[str, str]:
         out: dict[str, str] = {}

@@ -11,7 +11,8 @@ from m4d.api.common import Endpoint, Interface
 from m4d.api.module import ModuleDeployment
 from m4d.api.plotter import AppRef, ClusterState, PlotterFlow, PlotterModule, PlotterSpec, PlotterStatus, Step
 from m4d.api.report import BlueprintRef, BlueprintReportSpec
-from m4d.controllers.aggregator.status import aggregate
+from m4d.controllers.aggregator.status import aggregate, aggregated
+from m4d.controllers.plotter.status import committed as committed_fields
 from m4d.controllers.registry.liveness import liveness
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
@@ -149,3 +150,23 @@ def test_reports_of_a_recreated_application_are_ignored() -> None:
     other.spec.application = APP.model_copy(update={"uid": "u-old"})
     status = aggregate(plotter(), committed(), [member("eu"), member("us")], [other, DONE_US])
     assert status.clusters["eu"].phase == "WaitApplied"
+
+
+def test_each_controller_writes_only_its_own_fields() -> None:
+    stored = aggregate(plotter(), committed(), [member("eu"), member("us")], [READY_EU, DONE_US])
+    assert stored.ready
+    # The Plotter controller commits a new Blueprint for eu: digest and revision move, the members'
+    # view (phase, ready, endpoints) is the aggregator's to change.
+    moved = stored.clusters["eu"].model_copy(update={"spec_hash": "h-eu-2", "committed_revision": "beef", "phase": "X"})
+    decided = stored.model_copy(update={"clusters": {**stored.clusters, "eu": moved}, "ready": False, "endpoints": {}})
+    after_commit = committed_fields(stored, decided)
+    assert after_commit.clusters["eu"].spec_hash == "h-eu-2" and after_commit.clusters["eu"].phase == "Ready"
+    assert after_commit.ready and after_commit.endpoints == stored.endpoints
+    # The aggregator then sees the old report against the new digest; it cannot undo the commit.
+    seen = aggregate(plotter(), after_commit, [member("eu"), member("us")], [READY_EU, DONE_US])
+    stale = seen.model_copy(
+        update={"clusters": {**seen.clusters, "eu": seen.clusters["eu"].model_copy(update={"spec_hash": "h-eu"})}}
+    )
+    after_aggregate = aggregated(after_commit, stale)
+    assert after_aggregate.clusters["eu"].spec_hash == "h-eu-2"
+    assert after_aggregate.clusters["eu"].phase == "WaitApplied" and not after_aggregate.ready

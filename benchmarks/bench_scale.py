@@ -1,0 +1,272 @@
+"""Scale: N applications applied at once over the sample catalog, M members, until every Plotter is
+committed and every member has synced it; on the embedded default. Reports applications per second, the
+time, the hub's memory and the API requests per reconcile, against a baseline measured in the same run.
+
+    .venv/bin/python benchmarks/bench_scale.py --apps 500 2000 5000 --members 2 50
+
+(defaults: --apps 500 --members 2, what `make bench` runs).
+
+Each (N, M) runs in a fresh hub directory prepared as the demo's (sample catalog and policies, the two
+modules, a storage account), with M members onboarded (regions eu-de and eu-fr in turn) sending
+heartbeats every 5 s, and the sync (`m4d sync`) in its own process. The hub's controllers run in this
+process (its workers, informers and the request counts are read directly); agents and modules do not run.
+Applications cycle through the four samples under unique names in ten namespaces: three of four get a
+Plotter (the intern's is denied); the marketing one reads a copy.
+
+Timed: from the first application written until every application is reconciled (status with its
+generation observed), every Plotter has a committed revision, and every member has applied the branch
+head. Baseline: the embedded store alone doing the writes the flow cannot avoid for the same N (create
+the application, create its Plotter, write both statuses), one after another, without any controller.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from m4d.api import M4DApplication, MemberCluster  # noqa: E402
+from m4d.api.application import M4DApplicationStatus  # noqa: E402
+from m4d.api.parse import Document, parse_document  # noqa: E402
+from m4d.api.plotter import PlotterStatus  # noqa: E402
+from m4d.cluster.connect import HubLayout  # noqa: E402
+from m4d.cluster.local import LocalCluster  # noqa: E402
+from m4d.controllers.agent.heartbeat import run_heartbeat  # noqa: E402
+from m4d.controllers.hub import HubConfig, build_hub  # noqa: E402
+from m4d.controllers.registry.onboarding import onboard  # noqa: E402
+from m4d.demo import services, world  # noqa: E402
+from m4d.generator.cluster_template import load_template  # noqa: E402
+from m4d.generator.settings import GitOpsSettings  # noqa: E402
+from m4d.runtime.manager import Manager  # noqa: E402
+from tests.unit.generator.plans import plotter  # noqa: E402
+
+NAMESPACES = 10
+HEARTBEAT = 5.0
+POLL = 0.25
+
+
+def m4d(hub: Path, *args: str) -> None:
+    subprocess.run([sys.executable, "-m", "m4d.cli", "--hub", str(hub), *args], check=True, capture_output=True)
+
+
+def samples(paths: world.DemoPaths) -> list[dict[str, Any]]:
+    return [yaml.safe_load(p.read_text()) for p in sorted(paths.applications.glob("*.yaml"))]
+
+
+def applications(paths: world.DemoPaths, count: int) -> list[M4DApplication]:
+    docs = samples(paths)
+    out = []
+    for i in range(count):
+        doc = json.loads(json.dumps(docs[i % len(docs)]))
+        doc["metadata"] = {"name": f"{doc['metadata']['name']}-{i:05d}", "namespace": f"team{i % NAMESPACES}"}
+        out.append(parse_document(Document(f"app {i}", 1, doc)))
+    return out
+
+
+def prepare(hub: Path, members: int) -> tuple[world.DemoPaths, GitOpsSettings]:
+    paths = world.prepare(hub, rows=1000)
+    layout = HubLayout(paths.hub)
+    settings = GitOpsSettings.resolve(layout.gitops_repo, layout.root)
+    store = LocalCluster(layout.hub_db, name="hub")
+    try:
+        template = load_template("plain")
+        for i in range(members):
+            onboard(store, settings, f"member{i:02d}", template, {"region": ("eu-de", "eu-fr")[i % 2]})
+    finally:
+        store.close()
+    m4d(paths.hub, "apply", "-f", str(paths.descriptors), "-f", str(paths.resources))
+    return paths, settings
+
+
+@dataclass
+class Done:
+    seconds: float
+    applications: int
+    plotters: int
+    commits: int
+    requests: int
+    reconciles: int
+    by_verb: dict[str, int]
+    by_controller: dict[str, int]
+    rss_mb: float
+    peak_rss_mb: float
+
+
+def _query(db: Path, sql: str) -> Any:
+    with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=30) as conn:
+        return conn.execute(sql).fetchone()
+
+
+def _settled(db: Path, repo: Path, apps: int) -> tuple[bool, int]:
+    """(every application reconciled, every Plotter committed and synced everywhere; Plotters so far).
+    Read straight from the store file: polling through the API would cost the hub's own process."""
+    seen = _query(
+        db,
+        "SELECT count(*) FROM objects WHERE kind='M4DApplication' AND "
+        "json_extract(body,'$.status.observedGeneration') = json_extract(body,'$.metadata.generation')",
+    )[0]
+    plotters, committed = _query(
+        db,
+        "SELECT count(*), count(json_extract(body,'$.status.committedRevision')) FROM objects WHERE kind='Plotter'",
+    )
+    if seen < apps or committed < plotters:
+        return False, plotters
+    head = subprocess.run(
+        ["git", "--git-dir", str(repo), "rev-parse", "main"], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    behind = _query(
+        db,
+        "SELECT count(*) FROM objects WHERE kind='MemberCluster' AND "
+        f"coalesce(json_extract(body,'$.status.appliedRevision'), '') != '{head}'",
+    )[0]
+    return behind == 0, plotters
+
+
+def _commits(repo: Path) -> int:
+    count = ["git", "--git-dir", str(repo), "rev-list", "--count", "main"]
+    out = subprocess.run(count, check=False, capture_output=True, text=True)
+    return int(out.stdout.strip() or 0)
+
+
+def _status_mb(field: str) -> float:
+    """A size from /proc/self/status (VmRSS: resident now, VmHWM: the peak), in MB."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(f"{field}:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def run_hub(paths: world.DemoPaths, settings: GitOpsSettings, apps: list[M4DApplication], workers: int) -> Done:
+    layout = HubLayout(paths.hub)
+    hub = LocalCluster(layout.hub_db, name="hub")
+    config = replace(HubConfig.load(layout), gitops=settings, workers=workers)
+    built = build_hub(hub, config)
+    manager = Manager(built.controllers)
+    stop = threading.Event()
+    beats = LocalCluster(layout.hub_db, name="hub")
+    beaters = [
+        threading.Thread(target=run_heartbeat, args=(beats, m.name, stop, HEARTBEAT), daemon=True)
+        for m in beats.list(MemberCluster).items
+    ]
+    for thread in beaters:
+        thread.start()
+    services.start(paths.hub, services.Service("sync", ("sync",)))
+    manager.start()
+    try:
+        while not manager.idle():
+            time.sleep(POLL)
+        commits_before = _commits(layout.gitops_repo)
+        requests_before = sum(hub.requests.values())
+        by_verb_before = dict(hub.requests)
+        reconciles_before = {r.controller.name: r.stats.reconciles for r in manager.runners}
+        user = LocalCluster(layout.hub_db, name="hub")
+        start = time.monotonic()
+        writer = threading.Thread(target=lambda: [user.create(a) for a in apps])
+        writer.start()
+        plotters = 0
+        while True:
+            time.sleep(POLL)
+            done, plotters = _settled(layout.hub_db, layout.gitops_repo, len(apps))
+            if done and not writer.is_alive():
+                break
+            if time.monotonic() - start > 3600:
+                raise RuntimeError(f"not settled after an hour: {manager.failing()}")
+        seconds = time.monotonic() - start
+        writer.join()
+        user.close()
+        reconciles = {
+            r.controller.name: r.stats.reconciles - reconciles_before[r.controller.name] for r in manager.runners
+        }
+        return Done(
+            seconds=seconds,
+            applications=len(apps),
+            plotters=plotters,
+            commits=_commits(layout.gitops_repo) - commits_before,
+            requests=sum(hub.requests.values()) - requests_before,
+            reconciles=sum(reconciles.values()),
+            by_verb={k: v - by_verb_before.get(k, 0) for k, v in hub.requests.items() if v - by_verb_before.get(k, 0)},
+            by_controller=reconciles,
+            rss_mb=_status_mb("VmRSS"),
+            peak_rss_mb=_status_mb("VmHWM"),
+        )
+    finally:
+        stop.set()
+        manager.stop()
+        built.close()
+        services.stop_all(paths.hub)
+        for thread in beaters:
+            thread.join(10)
+        beats.close()
+        hub.close()
+
+
+def baseline(base: Path, apps: list[M4DApplication]) -> float:
+    """The embedded store alone: each application created, its Plotter created, both statuses written."""
+    store = LocalCluster(base / "baseline.db", name="baseline")
+    try:
+        start = time.monotonic()
+        for app in apps:
+            created = store.create(app)
+            plan = plotter(app.name, app.metadata.namespace or "default", uid=created.metadata.uid or "")
+            plan.metadata.uid = plan.metadata.generation = None
+            made = store.create(plan)
+            created.status = M4DApplicationStatus(ready=True, observed_generation=1)
+            store.update_status(created)
+            made.status = PlotterStatus(committed_revision="0" * 40)
+            store.update_status(made)
+        return time.monotonic() - start
+    finally:
+        store.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--apps", type=int, nargs="+", default=[500])
+    parser.add_argument("--members", type=int, nargs="+", default=[2])
+    parser.add_argument("--workers", type=int, default=4)
+    args = parser.parse_args()
+    results: list[tuple[int, int, Done, float]] = []
+    for members in args.members:
+        for count in args.apps:
+            with tempfile.TemporaryDirectory() as tmp:
+                paths, settings = prepare(Path(tmp) / "hub", members)
+                apps = applications(paths, count)
+                done = run_hub(paths, settings, apps, args.workers)
+                base = baseline(Path(tmp), apps)
+            results.append((count, members, done, base))
+            load = os.getloadavg()[0]
+            print(
+                f"N={count} M={members}: {done.seconds:.1f} s, {count / done.seconds:.1f} applications/s "
+                f"(store alone {count / base:.1f}/s, ratio {base / done.seconds:.2f}); "
+                f"{done.plotters} Plotters in {done.commits} commits; hub RSS {done.rss_mb:.0f} MB "
+                f"(peak {done.peak_rss_mb:.0f}); {done.requests / max(done.reconciles, 1):.2f} API requests "
+                f"per reconcile ({done.requests} for {done.reconciles}); load {load:.1f}",
+                flush=True,
+            )
+            print(f"    requests: {done.by_verb}; reconciles: {done.by_controller}", flush=True)
+    by_members: dict[int, dict[int, float]] = {}
+    for count, members, done, _ in results:
+        by_members.setdefault(members, {})[count] = done.seconds
+    for members, times in sorted(by_members.items()):
+        small, large = min(times), max(times)
+        if small != large:
+            growth = times[large] / times[small]
+            print(f"M={members}: time({large}) / time({small}) = {growth:.1f} (linear: {large / small:.1f})")
+
+
+if __name__ == "__main__":
+    main()
