@@ -13,9 +13,13 @@ import pytest
 
 from m4d.api import M4DApplication, MemberCluster
 from m4d.cluster.interface import Cluster
+from m4d.cluster.kube import KubeCluster
 from m4d.cluster.local import LocalCluster
 from m4d.errors import AlreadyExistsError, ConflictError, InvalidError, M4DError, NotFoundError
+from tests.badinput import documents as d
+from tests.badinput.harness import assert_refused, run_cli
 from tests.factories import application, member
+from tests.testenv.servers import ApiServer
 
 MiB = 1024 * 1024
 
@@ -229,3 +233,31 @@ def test_store_refuses_and_keeps_nothing(case: Case, cluster: Cluster) -> None:
         case.act(world, given)
     assert case.says in str(info.value)
     assert world.state() == before, "the refused write changed the store"
+
+
+@pytest.mark.integration
+@pytest.mark.timeout(120)
+def test_apply_on_a_real_hub_stores_nothing_of_a_refused_input(
+    hub_api: ApiServer, kube_cluster: KubeCluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`m4d --kube-context` apply: the real server's dry run refuses the second document, the first is not
+    created either."""
+    ns = f"t-{uuid.uuid4().hex[:8]}"
+    kube_cluster.ensure_namespace(ns)
+    held = application("held", ns)
+    held.metadata.finalizers = ["x.dev/keep"]
+    kube_cluster.create(held)
+    kube_cluster.delete(M4DApplication, "held", ns)
+    fresh = f"bi-{uuid.uuid4().hex[:6]}"
+    docs = d.stream(d.member(fresh), d.app("held", extra_meta=f"  namespace: {ns}\n  finalizers: [x.dev/late]\n"))
+    (tmp_path / "two.yaml").write_bytes(docs)
+    monkeypatch.setenv("KUBECONFIG", str(hub_api.kubeconfig))
+    before = kube_cluster.get(M4DApplication, "held", ns).metadata.resource_version
+    outcome = run_cli(["--kube-context", hub_api.context, "apply", "-f", str(tmp_path / "two.yaml")])
+    assert_refused(outcome, ("1 of 2 document(s) refused by cluster", "document 2 (M4DApplication held)", "finalizers"))
+    with pytest.raises(NotFoundError):
+        kube_cluster.get(MemberCluster, fresh)
+    assert kube_cluster.get(M4DApplication, "held", ns).metadata.resource_version == before
+    marked = kube_cluster.get(M4DApplication, "held", ns)
+    marked.metadata.finalizers = []
+    kube_cluster.update(marked)
