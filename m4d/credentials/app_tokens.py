@@ -12,7 +12,7 @@ import fcntl
 import os
 import secrets
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +21,10 @@ import yaml
 from m4d.credentials.interface import CredentialStore, entry
 
 TOKEN_ENTRY = "token"  # noqa: S105 - the entry name, not a secret
+
+# libyaml's safe loader and dumper when built in: the file holds one entry per application.
+_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_Dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 
 
 def token_ref(namespace: str, name: str) -> str:
@@ -38,31 +42,43 @@ def _edit_file(path: Path, change: Callable[[dict[str, Any]], bool]) -> bool:
     path.parent.mkdir(parents=True, exist_ok=True)
     with (path.parent / f".{path.name}.lock").open("a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        data = (yaml.safe_load(path.read_text()) if path.exists() else None) or {}
+        data = (yaml.load(path.read_text(), Loader=_Loader) if path.exists() else None) or {}  # noqa: S506 - safe
         if not change(data):
             return False
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
         with os.fdopen(fd, "w") as out:
-            yaml.safe_dump(data, out, sort_keys=True)
+            yaml.dump(data, out, Dumper=_Dumper, sort_keys=True)
         Path(tmp).chmod(0o600)
         Path(tmp).replace(path)
         return True
 
 
+def edit_tokens_in_file(
+    path: Path, mint: Iterable[tuple[str, str]] = (), forget: Iterable[tuple[str, str]] = ()
+) -> bool:
+    """Mint the tokens of the (namespace, name) applications in `mint` that have none, and remove those
+    of `forget`, in one edit of the file; True if it changed."""
+    wanted = [token_ref(ns, name) for ns, name in mint]
+    gone = [token_ref(ns, name) for ns, name in forget]
+
+    def edit(data: dict[str, Any]) -> bool:
+        changed = False
+        for ref in wanted:
+            if not (isinstance(data.get(ref), dict) and data[ref].get(TOKEN_ENTRY)):
+                data[ref] = {TOKEN_ENTRY: secrets.token_urlsafe(32)}
+                changed = True
+        for ref in gone:
+            changed = data.pop(ref, None) is not None or changed
+        return changed
+
+    return _edit_file(path, edit)
+
+
 def ensure_token_in_file(path: Path, namespace: str, name: str) -> bool:
     """Mint the application's token into a local secrets file unless it is there; True if minted."""
-    ref = token_ref(namespace, name)
-
-    def mint(data: dict[str, Any]) -> bool:
-        if isinstance(data.get(ref), dict) and data[ref].get(TOKEN_ENTRY):
-            return False
-        data[ref] = {TOKEN_ENTRY: secrets.token_urlsafe(32)}
-        return True
-
-    return _edit_file(path, mint)
+    return edit_tokens_in_file(path, mint=[(namespace, name)])
 
 
 def forget_token_in_file(path: Path, namespace: str, name: str) -> bool:
     """Remove a deleted application's token, so it cannot be used again."""
-    ref = token_ref(namespace, name)
-    return _edit_file(path, lambda data: data.pop(ref, None) is not None)
+    return edit_tokens_in_file(path, forget=[(namespace, name)])

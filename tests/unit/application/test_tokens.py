@@ -39,3 +39,26 @@ def test_tokens_follow_the_application(tmp_path: Path) -> None:
         read_token(SecretsFile(secrets), "default", "nb")
     assert read_token(SecretsFile(secrets), "default", "other-app")
     hub.close()
+
+
+def test_many_applications_cost_a_few_edits_of_the_file(tmp_path: Path) -> None:
+    hub = LocalCluster(tmp_path / "hub.db")
+    secrets = tmp_path / "secrets.yaml"
+    for i in range(60):
+        hub.create(application(f"app{i}"))
+    controller = TokenController(hub, secrets_file=secrets)
+    assert Manager([controller]).run_until_idle(timeout=20)
+    store = SecretsFile(secrets)
+    assert len({read_token(store, "default", f"app{i}") for i in range(60)}) == 60
+    assert 1 <= controller.edits <= 6
+    for i in range(0, 60, 2):
+        hub.delete(M4DApplication, f"app{i}", "default")
+    assert Manager([controller]).run_until_idle(timeout=20)
+    assert [a.name for a in hub.list(M4DApplication).items] == sorted(f"app{i}" for i in range(1, 60, 2))
+    for i in range(60):
+        if i % 2:
+            assert read_token(SecretsFile(secrets), "default", f"app{i}")
+        else:
+            with pytest.raises(CredentialNotFound):
+                read_token(SecretsFile(secrets), "default", f"app{i}")
+    hub.close()
