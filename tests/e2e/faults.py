@@ -8,20 +8,25 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
-from m4d.api import Blueprint, M4DApplication
+from m4d.api import Blueprint, M4DApplication, MemberCluster
+from m4d.api.meta import find_condition
 from m4d.cluster.local import LocalCluster
 from m4d.credentials.app_tokens import read_token
 from m4d.credentials.local import SecretsFile
 from m4d.demo import services
-from m4d.demo.progress import settled
+from m4d.demo.progress import SETTLED_REASONS, settled
 from m4d.demo.reader import read_asset
 from m4d.demo.setup import service_list
 from m4d.demo.world import CLUSTERS
 from tests.e2e.conftest import HEARTBEAT, World
 
 TX = "finance/transactions"
+
+# What the application statuses, the Git head and the module processes are: equal snapshots mean nothing moved.
+Snapshot = tuple[str, dict[str, tuple[bool, dict[str, str]]], dict[str, str]]
 
 
 def readable(world: World, app: str, asset: str = TX) -> int:
@@ -128,3 +133,57 @@ def _serves(where: Path, port: int) -> bool:
         return int(json.loads((where / "ready.json").read_text())["port"]) == port
     except (OSError, ValueError, KeyError):
         return False
+
+
+def head(world: World) -> str:
+    git = ["git", "--git-dir", str(world.paths.hub / "gitops.git"), "rev-parse", "main"]
+    return subprocess.run(git, capture_output=True, text=True, check=True).stdout.strip()
+
+
+def snapshot(world: World) -> Snapshot:
+    """The Git head, each application's readiness and endpoints, each module instance's process."""
+    apps = {}
+    for app in world.hub.list(M4DApplication).items:
+        states = app.status.asset_states if app.status else {}
+        endpoints = {k: s.endpoint.url for k, s in states.items() if s.endpoint is not None}
+        apps[app.name] = (bool(app.status and app.status.ready), endpoints)
+    pids = {str(p.parent): p.read_text() for p in (world.paths.hub / "run").glob("*/*/*/*/pid")}
+    return head(world), apps, pids
+
+
+def unfinished(world: World) -> list[str]:
+    """What still moves towards the final state: an application neither Ready nor stopped for good (every
+    asset served is not enough: the Plotter may still deploy elsewhere), a member not Ready or not on the
+    Git head."""
+    _, waiting = settled(world.hub)
+    for app in world.hub.list(M4DApplication).items:
+        ready = find_condition(app.status.conditions, "Ready") if app.status else None
+        if not (app.status and app.status.ready) and not (ready and ready.reason in SETTLED_REASONS):
+            waiting.append(f"{app.name}: {ready.message if ready else 'no status yet'}")
+    revision = head(world)
+    for member in world.hub.list(MemberCluster).items:
+        status = member.status
+        ready = find_condition(status.conditions, "Ready") if status else None
+        if not (ready and ready.status == "True"):
+            waiting.append(f"member {member.name}: {ready.reason if ready else 'no status yet'}")
+        if status is None or status.applied_revision != revision:
+            waiting.append(f"member {member.name}: not on {revision[:10]} yet")
+    return waiting
+
+
+def settle(world: World, timeout: float = 180.0, quiet: float = 3.0) -> Snapshot:
+    """Wait for the final state (every application Ready or rightly denied, every member on the Git head),
+    then for nothing to move for `quiet` seconds (endpoints, processes, head), and return that snapshot."""
+    deadline = time.monotonic() + timeout
+    last: Snapshot | None = None
+    since = time.monotonic()
+    while True:
+        waiting = unfinished(world)
+        current = None if waiting else snapshot(world)
+        if current is None or current != last:
+            last, since = current, time.monotonic()
+        elif time.monotonic() - since >= quiet:
+            return current
+        if time.monotonic() > deadline:
+            world.wait(lambda: False, 0, f"a final, quiet state (still waiting for: {waiting or 'quiet'})")
+        time.sleep(0.1)

@@ -17,7 +17,7 @@ from m4d.api.meta import find_condition
 from m4d.demo import services
 from m4d.demo.setup import agent_service, m4d, submit_applications
 from tests.e2e.conftest import HEARTBEAT, World
-from tests.e2e.faults import endpoint, kill, module_processes, readable, service
+from tests.e2e.faults import endpoint, kill, module_processes, readable, service, settle
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
 
@@ -52,7 +52,7 @@ def test_hub_controllers_restarted(world: World) -> None:
 
 def test_member_offline_then_back(world: World) -> None:
     submit_applications(world.paths, world.say)
-    world.wait_settled()
+    settle(world)  # every application Ready (not only served), so what the fault changes is its doing
     kill(world, "agent-eu-fr-1", signal.SIGTERM)  # the member goes quiet
 
     def says_offline() -> bool:
@@ -117,7 +117,7 @@ def _has_plotter(world: World, name: str) -> bool:
 
 def test_module_crash_recovers(world: World) -> None:
     submit_applications(world.paths, world.say)
-    world.wait_settled()
+    settle(world)  # the endpoint no longer moves but for the crash
     before = endpoint(world, "fraud-detection")
     pid_file = next(p for p in (world.paths.hub / "run" / "eu-de-1").rglob("pid") if "fraud-detection" in str(p))
     os.kill(int(pid_file.read_text()), signal.SIGKILL)
