@@ -120,7 +120,15 @@ def main() -> int:
                     repo.commit(tree(run), f"run {run}")
                     start = time.perf_counter()
                     argocd.refresh(app)  # the push's webhook
-                    took_local, took_argo = time_until_both(local, argo, columns(run), start)
+                    try:
+                        took_local, took_argo = time_until_both(local, argo, columns(run), start)
+                    except RuntimeError as exc:
+                        status = (argocd.application(app) or {}).get("status") or {}
+                        raise RuntimeError(
+                            f"run {run}: {exc}; Argo CD's sync {status.get('sync')}, operationState "
+                            f"{status.get('operationState')}\n{argocd.log_tails()}"
+                        ) from None
+                    print(f"  run {run:2d}: local sync {took_local:.3f} s, Argo CD {took_argo:.3f} s", flush=True)
                     local_s.append(took_local)
                     argo_s.append(took_argo)
             finally:

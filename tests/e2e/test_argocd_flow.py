@@ -285,7 +285,7 @@ def test_prune_when_an_application_is_deleted(kube: ArgoWorld) -> None:
 def test_offboarding_removes_the_cluster_application(kube: ArgoWorld) -> None:
     """The last test: eu-fr-1 leaves; its Application goes from the root app, and with it its Blueprints."""
     kube.hub.delete(M4DApplication, "marketing-eu-fr", "default")
-    kube.m4d("delete", "membercluster", "eu-fr-1")
+    kube.m4d("cluster", "offboard", "eu-fr-1")
     kube.wait(lambda: not kube.app("eu-fr-1"), 120, "the eu-fr-1 Application removed")
     kube.wait(lambda: not kube.members["eu-fr-1"].list(Blueprint).items, 60, "eu-fr-1's Blueprints removed")
     assert not kube.files("clusters/eu-fr-1/") and not kube.files("argocd/clusters/eu-fr-1.yaml")
