@@ -127,7 +127,6 @@ class _StrictLoader(_LOADER):  # type: ignore[misc]
 
 
 _StrictLoader.add_constructor("tag:yaml.org,2002:timestamp", _StrictLoader.construct_yaml_timestamp)
-_StrictLoader.add_constructor("tag:yaml.org,2002:map", _LOADER.construct_yaml_map)
 
 
 def _json_key(key: Any, node: Node) -> str:

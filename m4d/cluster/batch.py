@@ -15,7 +15,15 @@ from typing import Literal
 from m4d.api.meta import Resource
 from m4d.api.parse import Document
 from m4d.cluster.interface import Cluster
-from m4d.errors import ConflictError, FieldError, InvalidError, M4DError, NotFoundError, PermanentError
+from m4d.errors import (
+    ConflictError,
+    FieldError,
+    InvalidError,
+    M4DError,
+    NotFoundError,
+    PermanentError,
+    TemporaryError,
+)
 
 Verb = Literal["created", "configured", "unchanged"]
 
@@ -94,6 +102,8 @@ def apply_all(
         except M4DError as exc:
             stored = ", ".join(f"{a.obj.kind} {a.obj.name}" for a in done if a.verb != "unchanged") or "nothing"
             header = f"{doc.where} was refused after every document passed the check; stored before it: {stored}"
+            if isinstance(exc, TemporaryError):  # the store's trouble, not the input's: worth running again
+                raise TemporaryError(f"{header}: {exc.message}", delay=exc.delay, reason=exc.reason) from None
             raise InvalidError(doc.where, [FieldError("", line) for line in _lines(exc)], header=header) from None
         if before is None:
             verb: Verb = "created"
