@@ -47,7 +47,7 @@ def flight(config_file: Path, ready_file: Path | None, host: str | None, port: i
     if listen:
         config = config.model_copy(update={"listen": config.listen.model_copy(update=listen)})
     with contextlib.suppress(KeyboardInterrupt):
-        serve(config, ready_file)
+        serve(config, ready_file, config_file=config_file, port=port)
 
 
 @module.command()

@@ -122,6 +122,7 @@ class BlueprintAgent(Controller[Blueprint]):
             config_text=config_text,
             kind=module.deployment.kind,
             protocol=protocol,
+            reloads_config=module.deployment.reloads_config,
         )
 
     # -- act --------------------------------------------------------------------------------------

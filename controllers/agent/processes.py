@@ -18,7 +18,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal
 
@@ -44,6 +44,7 @@ class ProcessSpec:
     kind: Literal["Service", "Job"] = "Service"
     protocol: str = "fybrik-arrow-flight"
     env: tuple[tuple[str, str], ...] = ()
+    reloads_config: bool = False  # the module applies a changed configuration file itself
 
     @property
     def config_file(self) -> Path:
@@ -64,6 +65,15 @@ class ProcessSpec:
             # The platform's own modules run with the agent's interpreter, whatever PATH says.
             argv = [sys.executable, "-m", "m4d.cli", *argv[1:]]
         return argv
+
+
+def _write_config(spec: ProcessSpec) -> None:
+    """The configuration file, replaced whole (never read half-written by a module that reloads it)."""
+    spec.workdir.mkdir(parents=True, exist_ok=True)
+    partial = spec.config_file.with_name(spec.config_file.name + ".partial")
+    partial.write_text(spec.config_text)
+    partial.chmod(0o600)
+    partial.replace(spec.config_file)
 
 
 class _Adopted:
@@ -166,10 +176,16 @@ class Supervisor:
         self._on_change = on_change or (lambda key: None)
 
     def ensure(self, spec: ProcessSpec) -> ModuleState:
-        """Run `spec` (restarting the instance if its command or configuration changed)."""
+        """Run `spec`: restart the instance if its command changed, or its configuration and it does not
+        reload it; give a running module that does its new configuration file (same process, endpoint)."""
         with self._lock:
             current = self._procs.get(spec.key)
             if current is not None and current.spec == spec:
+                return current.state
+            if current is not None and self._reconfigurable(current, spec):
+                _write_config(spec)
+                current.spec = spec  # a restart from now on starts from the new configuration too
+                log.info("module %s: configuration handed to the running process", spec.key)
                 return current.state
         if current is not None:
             self.stop(spec.key)
@@ -181,6 +197,12 @@ class Supervisor:
         )
         running.thread.start()
         return running.state
+
+    @staticmethod
+    def _reconfigurable(current: _Running, spec: ProcessSpec) -> bool:
+        same_but_config = replace(current.spec, config_text=spec.config_text) == spec
+        running = current.process is not None and current.process.poll() is None
+        return spec.reloads_config and same_but_config and running and not current.stopping.is_set()
 
     def state(self, key: str) -> ModuleState | None:
         with self._lock:
@@ -247,9 +269,7 @@ class Supervisor:
             log.info("module %s: adopting running process %d", running.spec.key, adopted.pid)
             return adopted
         spec = running.spec
-        spec.workdir.mkdir(parents=True, exist_ok=True)
-        spec.config_file.write_text(spec.config_text)
-        spec.config_file.chmod(0o600)
+        _write_config(spec)
         spec.ready_file.unlink(missing_ok=True)
         env = {**os.environ, **dict(spec.env)}
         with spec.log_file.open("ab") as log_out:

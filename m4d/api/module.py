@@ -32,6 +32,8 @@ class ModuleDeployment(Model):
 
     `command` runs the module as a local process (the embedded default and test members); `image` and
     `manifest` are used on Kubernetes members. `{config}` and `{port}` in the command are substituted.
+    `reloadsConfig`: the module applies a changed configuration file itself (a withdrawn grant, a new
+    transform), so a local process gets the new file instead of a restart.
     """
 
     kind: Literal["Service", "Job"] = "Service"
@@ -39,6 +41,7 @@ class ModuleDeployment(Model):
     image: str | None = None
     port: int | None = Field(default=None, ge=0, le=65535)
     manifest: dict[str, Any] | None = None
+    reloads_config: bool = False
 
 
 class M4DModuleSpec(Model):

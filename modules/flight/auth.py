@@ -1,20 +1,19 @@
 """Bearer-token authentication for the Flight module, as server middleware.
 
 Each call must carry `authorization: Bearer <token>`; the token's SHA-256 digest is compared (in
-constant time) with the digests in the configuration, which grant one application a set of assets.
-Tokens themselves are never stored, logged or echoed.
+constant time) with the digests the module's configuration grants, which give one application a set of
+assets. The grants are looked up when each call starts, in what the module serves then, so a reloaded
+configuration applies from the next call on. Tokens themselves are never stored, logged or echoed.
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from pyarrow import flight
 
-from m4d.modules.config import ClientGrant
 from m4d.modules.flight.refusals import unauthenticated
 
 MIDDLEWARE_KEY = "m4d-auth"
@@ -24,6 +23,7 @@ MIDDLEWARE_KEY = "m4d-auth"
 class Caller:
     application: str
     assets: frozenset[str]
+    digest: bytes  # of the caller's token: how a stream finds its caller again after a reload
 
     def may_use(self, asset_id: str) -> bool:
         return asset_id in self.assets
@@ -35,17 +35,11 @@ class CallerMiddleware(flight.ServerMiddleware):  # type: ignore[misc]
 
 
 class BearerAuthFactory(flight.ServerMiddlewareFactory):  # type: ignore[misc]
-    def __init__(self, grants: list[ClientGrant]) -> None:
-        super().__init__()
-        self._grants = [(bytes.fromhex(g.token_sha256), Caller(g.application, frozenset(g.assets))) for g in grants]
+    """`find(token)`: the caller a token stands for under the current grants, or None."""
 
-    def _find(self, token: str) -> Caller | None:
-        digest = hashlib.sha256(token.encode()).digest()
-        found = None
-        for known, caller in self._grants:  # compare with every grant: timing does not tell which matched
-            if hmac.compare_digest(known, digest):
-                found = caller
-        return found
+    def __init__(self, find: Callable[[str], Caller | None]) -> None:
+        super().__init__()
+        self._find = find
 
     def start_call(self, info: Any, headers: dict[str, list[str]]) -> CallerMiddleware:
         values = headers.get("authorization") or headers.get("Authorization") or []

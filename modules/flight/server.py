@@ -14,6 +14,7 @@ Every refusal is a Flight error of one class per kind with a short, data-free me
 from __future__ import annotations
 
 import logging
+import threading
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,7 +23,7 @@ from typing import Any
 import pyarrow as pa
 from pyarrow import flight
 
-from m4d.credentials import CredentialStore, Scrubber
+from m4d.credentials import CredentialStore, Scrubber, open_store
 from m4d.errors import FieldError, InvalidError
 from m4d.modules.actions import FILTER_ROWS
 from m4d.modules.assets import ReadableAsset, WritableAsset
@@ -30,6 +31,7 @@ from m4d.modules.config import ModuleConfig
 from m4d.modules.flight import refusals
 from m4d.modules.flight.auth import MIDDLEWARE_KEY, BearerAuthFactory, Caller, caller_of
 from m4d.modules.flight.refusals import rpc
+from m4d.modules.flight.served import Served
 from m4d.modules.flight.tickets import Request, Ticket, parse_descriptor, parse_ticket
 from m4d.modules.sources.failures import LogScrubber, SourceError
 from m4d.modules.transforms import ColumnRefused, Projection
@@ -40,19 +42,14 @@ log = logging.getLogger(__name__)
 
 class FlightModule(flight.FlightServerBase):  # type: ignore[misc]
     def __init__(self, config: ModuleConfig, credentials: CredentialStore | None, **kwargs: Any) -> None:
-        self.config = config
+        self.credentials = credentials
         self.scrub = Scrubber()
+        self._reloading = threading.Lock()
         # Open every asset now: a bad action, column, predicate, key or store fails start-up, not a read.
-        self.readable: dict[str, ReadableAsset] = {}
-        self.writable: dict[str, WritableAsset] = {}
-        for asset in config.assets:
-            if asset.capability in ("read", "copy"):
-                self.readable[asset.asset_id] = ReadableAsset.open(asset, config, credentials, self.scrub)
-            elif asset.capability == "write":
-                self.writable[asset.asset_id] = WritableAsset.open(asset, config, credentials, self.scrub)
+        self.served = Served.build(config, credentials, self.scrub)
         listen = config.listen
         location = f"{listen.scheme}://{listen.host}:{listen.port}"
-        middleware = {MIDDLEWARE_KEY: BearerAuthFactory(config.clients)}
+        middleware = {MIDDLEWARE_KEY: BearerAuthFactory(self._find)}
         if listen.tls is not None:
             try:
                 pair = flight.CertKeyPair(
@@ -62,6 +59,25 @@ class FlightModule(flight.FlightServerBase):  # type: ignore[misc]
                 raise InvalidError("listen.tls", [FieldError("", f"cannot read {error.filename}")]) from None
             kwargs["tls_certificates"] = [pair]
         super().__init__(location, middleware=middleware, **kwargs)
+
+    def _find(self, token: str) -> Caller | None:
+        return self.served.find(token)  # the grants served when the call starts
+
+    @property
+    def config(self) -> ModuleConfig:
+        return self.served.config
+
+    def reload(self, config: ModuleConfig) -> list[str]:
+        """Serve `config` from the next call on (what changed, in words). Streams and writes that began
+        before end at their next batch if their caller lost the asset or its transforms changed. Raises
+        as start-up does when an asset cannot be opened, and ReloadRefused for a new listen address."""
+        with self._reloading:
+            previous = self.served
+            if config.credentials != previous.config.credentials:
+                self.credentials = open_store(config.credentials) if config.credentials is not None else None
+            served = Served.build(config, self.credentials, self.scrub, previous)
+            self.served = served  # one assignment: a call sees the old configuration or the new one
+            return served.changes(previous)
 
     # -- helpers -------------------------------------------------------------------------------------
 
@@ -78,7 +94,7 @@ class FlightModule(flight.FlightServerBase):  # type: ignore[misc]
             raise refusals.unauthorized(str(error), refusals.COLUMN_REFUSED) from None
 
     def _info(self, caller: Caller, request: Request, descriptor: flight.FlightDescriptor) -> flight.FlightInfo:
-        asset = self._granted(caller, request.asset, self.readable)
+        asset = self._granted(caller, request.asset, self.served.readable)
         projection = self._projection(asset, request.columns)
         endpoints = [
             flight.FlightEndpoint(Ticket(asset=request.asset, columns=request.columns, partition=p.index).encode(), [])
@@ -94,7 +110,7 @@ class FlightModule(flight.FlightServerBase):  # type: ignore[misc]
         caller = caller_of(context)
         # Built whole before returning: an error while listing is then a refusal, not a broken stream.
         infos = []
-        for asset_id in sorted(caller.assets & self.readable.keys()):
+        for asset_id in sorted(caller.assets & self.served.readable.keys()):
             descriptor = flight.FlightDescriptor.for_path(asset_id)
             infos.append(self._info(caller, Request(asset=asset_id), descriptor))
         return iter(infos)
@@ -108,14 +124,15 @@ class FlightModule(flight.FlightServerBase):  # type: ignore[misc]
     def get_schema(self, context: Any, descriptor: flight.FlightDescriptor) -> flight.SchemaResult:
         caller = caller_of(context)
         request = parse_descriptor(descriptor)
-        asset = self._granted(caller, request.asset, self.readable)
+        asset = self._granted(caller, request.asset, self.served.readable)
         return flight.SchemaResult(self._projection(asset, request.columns).schema)
 
     @rpc("do_get")
     def do_get(self, context: Any, ticket: flight.Ticket) -> flight.FlightDataStream:
         caller = caller_of(context)
         request = parse_ticket(ticket)
-        asset = self._granted(caller, request.asset, self.readable)
+        served = self.served
+        asset = self._granted(caller, request.asset, served.readable)
         projection = self._projection(asset, request.columns)
         partitions = asset.source.partitions()
         if request.partition >= len(partitions):
@@ -126,13 +143,33 @@ class FlightModule(flight.FlightServerBase):  # type: ignore[misc]
         log.info("%s reads %s partition %d", caller.application, request.asset, partition.index)
         batches = projection.run(asset.source.read(partition, projection.read))
         what = f"reading {request.asset} partition {partition.index}"
-        return flight.GeneratorStream(projection.schema, self._guard(batches, what, asset))
+        guarded = self._guard(batches, what, caller, request.asset, asset, served)
+        return flight.GeneratorStream(projection.schema, guarded)
 
-    def _guard(self, batches: Iterator[pa.RecordBatch], what: str, asset: ReadableAsset) -> Iterator[pa.RecordBatch]:
-        """Errors mid-stream reach the client as data-free refusals; the log has the driver's words, with
-        the values of protected columns masked and secrets scrubbed."""
+    def _revoked(self, caller: Caller, asset_id: str, asset: ReadableAsset | WritableAsset, since: Served) -> bool:
+        served = self.served
+        return served is not since and not served.still_serves(caller, asset_id, asset)
+
+    def _guard(
+        self,
+        batches: Iterator[pa.RecordBatch],
+        what: str,
+        caller: Caller,
+        asset_id: str,
+        asset: ReadableAsset,
+        served: Served,
+    ) -> Iterator[pa.RecordBatch]:
+        """Ends the stream when a reload withdrew the caller's access or changed the transforms; errors
+        mid-stream reach the client as data-free refusals, the log has the driver's words (the values of
+        protected columns masked, secrets scrubbed)."""
         try:
-            yield from batches
+            for batch in batches:
+                if self._revoked(caller, asset_id, asset, served):
+                    log.info("%s: ended for %s, its access changed", what, caller.application)
+                    raise refusals.unauthorized(f"access to {asset_id} was revoked", refusals.REVOKED)
+                yield batch
+        except flight.FlightError:
+            raise
         except SourceError as error:
             masked = LogScrubber(asset.source.schema.names, asset.pipeline.protected)
             log.warning("%s failed: %s (%s)", what, self.scrub(str(error)), self.scrub(masked(error.detail)))
@@ -146,7 +183,8 @@ class FlightModule(flight.FlightServerBase):  # type: ignore[misc]
     ) -> None:
         caller = caller_of(context)
         request = parse_descriptor(descriptor)
-        asset = self._granted(caller, request.asset, self.writable)
+        served = self.served
+        asset = self._granted(caller, request.asset, served.writable)
         what = f"writing {request.asset}"
         try:
             # Dictionaries are decoded, as sources do: a write-flow filter must not leave rows in one.
@@ -159,6 +197,8 @@ class FlightModule(flight.FlightServerBase):  # type: ignore[misc]
         batches = pipeline.run(plain_batch(chunk.data, schema) for chunk in reader)
         try:
             written = asset.sink.stage(name, pipeline.output_schema, batches)
+            if self._revoked(caller, request.asset, asset, served):  # staged, never committed
+                raise refusals.unauthorized(f"access to {request.asset} was revoked", refusals.REVOKED)
             asset.sink.commit(name)
         except SourceError as error:
             masked = LogScrubber(schema.names, pipeline.protected)
