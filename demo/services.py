@@ -85,22 +85,50 @@ def start(hub: Path, service: Service, env: dict[str, str] | None = None) -> int
     return process.pid
 
 
+def _reap(pid: int, timeout: float) -> None:
+    """Collect the exit status of a service this process started: until then a stopped child is a zombie,
+    and its Popen, once dropped, says it is "still running"."""
+    child = _CHILDREN.get(pid)
+    if child is None:
+        return
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        child.wait(timeout)
+        del _CHILDREN[pid]
+
+
+def _strays(hub: Path, known: set[int]) -> list[int]:
+    """Services this process started for `hub` that still run without a pid file (one replaced by a
+    restart, or removed): stopped and reaped with the others."""
+    hub_arg = str(hub)
+    return [
+        pid
+        for pid, child in list(_CHILDREN.items())
+        if pid not in known and isinstance(child.args, list) and hub_arg in child.args and alive(pid)
+    ]
+
+
 def stop_all(hub: Path, timeout: float = 15.0) -> list[str]:
-    """Stop every service (and the module processes the agents started); names of what was stopped."""
+    """Stop every service (and the module processes the agents started); names of what was stopped.
+
+    Every service this process started is reaped before returning, whether it stopped on SIGTERM or had
+    to be killed."""
     stopped = []
     live = running(hub)
-    for name, pid in live.items():
+    pids = [*live.values(), *_strays(hub, set(live.values()))]
+    for pid in pids:
         try:
             os.killpg(pid, signal.SIGTERM)
         except ProcessLookupError:
             continue
-        stopped.append(name)
+        stopped += [name for name, p in live.items() if p == pid]
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and any(alive(pid) for pid in live.values()):
+    while time.monotonic() < deadline and any(alive(pid) for pid in pids):
         time.sleep(0.1)
-    for pid in live.values():
+    for pid in pids:
         if alive(pid):
-            os.killpg(pid, signal.SIGKILL)
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(pid, signal.SIGKILL)
+        _reap(pid, 10.0)
     for pid_file in _pid_dir(hub).glob("*.pid"):
         pid_file.unlink(missing_ok=True)
     _stop_modules(hub)

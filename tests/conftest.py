@@ -14,4 +14,9 @@ _ROOT = str(Path(__file__).resolve().parents[1])
 if _ROOT not in sys.path:
     sys.path.insert(0, _ROOT)
 
-pytest_plugins = ("tests.testenv.fixtures", "tests.integration.cluster.fixtures", "tests.testenv.argocd_fixtures")
+pytest_plugins = (
+    "tests.testenv.fixtures",
+    "tests.integration.cluster.fixtures",
+    "tests.testenv.argocd_fixtures",
+    "tests.testenv.reaped",
+)
