@@ -56,7 +56,7 @@ from tests.unit.generator.plans import plotter  # noqa: E402
 
 NAMESPACES = 10
 HEARTBEAT = 5.0
-POLL = 0.25
+POLL = 0.5  # the completion check reads the store file; more often would cost the hub's process
 
 
 def m4d(hub: Path, *args: str) -> None:

@@ -110,6 +110,17 @@ def _unusable(path: Path, exc: Exception) -> M4DError:
     return PermanentError(f"cluster store {path} cannot be used: {text}", reason="StoreUnusable")
 
 
+_WRITER_LOCKS: dict[Path, threading.Lock] = {}
+_WRITER_LOCKS_LOCK = threading.Lock()
+
+
+def _writer_lock(path: Path) -> threading.Lock:
+    """One lock per store file for all the stores of this process that open it."""
+    key = path.resolve()
+    with _WRITER_LOCKS_LOCK:
+        return _WRITER_LOCKS.setdefault(key, threading.Lock())
+
+
 class LocalCluster(Cluster):
     """A cluster store kept in `path` (a SQLite file), named `name` in messages."""
 
@@ -120,6 +131,7 @@ class LocalCluster(Cluster):
         self._local = threading.local()
         self._closed = False
         self._tail = Tail(self)
+        self._writer = _writer_lock(self.path)
         self.requests = Counter()
         self._requests_lock = threading.Lock()
         try:
@@ -166,8 +178,11 @@ class LocalCluster(Cluster):
 
     @contextmanager
     def _tx(self, dry_run: bool = False) -> Iterator[sqlite3.Connection]:
-        """One write transaction; a dry run goes through every check and write, then rolls back."""
-        with self._guard():
+        """One write transaction; a dry run goes through every check and write, then rolls back.
+
+        Writers of this process queue on a lock of their own first: SQLite's busy handler, which other
+        processes' writers still meet, sleeps in growing steps and would leave the file idle meanwhile."""
+        with self._writer, self._guard():
             conn = self._conn()
             conn.execute("BEGIN IMMEDIATE")
             try:
