@@ -1,6 +1,7 @@
 """Scale: N applications applied at once over the sample catalog, M members, until every Plotter is
 committed and every member has synced it; on the embedded default. Reports applications per second, the
-time, the hub's memory and the API requests per reconcile, against a baseline measured in the same run.
+time, the hub's memory, the API requests per reconcile and the CPU time per application (steadier than
+the wall clock on a shared machine), against a baseline measured in the same run.
 
     .venv/bin/python benchmarks/bench_scale.py --apps 500 2000 5000 --members 2 50
 
@@ -24,6 +25,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import sqlite3
 import subprocess
 import sys
@@ -104,6 +106,8 @@ class Done:
     by_controller: dict[str, int]
     rss_mb: float
     peak_rss_mb: float
+    hub_cpu: float  # seconds of CPU: the hub's process and the git commands it ran
+    sync_cpu: float  # the sync process and its git commands
 
 
 def _query(db: Path, sql: str) -> Any:
@@ -142,6 +146,18 @@ def _commits(repo: Path) -> int:
     return int(out.stdout.strip() or 0)
 
 
+def _cpu_self() -> float:
+    """CPU seconds of this process and of the children it waited for (its git commands)."""
+    me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
+
+
+def _cpu_of(pid: int) -> float:
+    """CPU seconds of process `pid` and of the children it waited for (utime stime cutime cstime)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return sum(int(f) for f in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+
+
 def _status_mb(field: str) -> float:
     """A size from /proc/self/status (VmRSS: resident now, VmHWM: the peak), in MB."""
     for line in Path("/proc/self/status").read_text().splitlines():
@@ -164,7 +180,7 @@ def run_hub(paths: world.DemoPaths, settings: GitOpsSettings, apps: list[M4DAppl
     ]
     for thread in beaters:
         thread.start()
-    services.start(paths.hub, services.Service("sync", ("sync",)))
+    sync = services.start(paths.hub, services.Service("sync", ("sync",)))
     manager.start()
     try:
         while not manager.idle():
@@ -174,6 +190,7 @@ def run_hub(paths: world.DemoPaths, settings: GitOpsSettings, apps: list[M4DAppl
         by_verb_before = dict(hub.requests)
         reconciles_before = {r.controller.name: r.stats.reconciles for r in manager.runners}
         user = LocalCluster(layout.hub_db, name="hub")
+        cpu_before, sync_before = _cpu_self(), _cpu_of(sync)
         start = time.monotonic()
         writer = threading.Thread(target=lambda: [user.create(a) for a in apps])
         writer.start()
@@ -186,6 +203,7 @@ def run_hub(paths: world.DemoPaths, settings: GitOpsSettings, apps: list[M4DAppl
             if time.monotonic() - start > 3600:
                 raise RuntimeError(f"not settled after an hour: {manager.failing()}")
         seconds = time.monotonic() - start
+        hub_cpu, sync_cpu = _cpu_self() - cpu_before, _cpu_of(sync) - sync_before
         writer.join()
         user.close()
         reconciles = {
@@ -202,6 +220,8 @@ def run_hub(paths: world.DemoPaths, settings: GitOpsSettings, apps: list[M4DAppl
             by_controller=reconciles,
             rss_mb=_status_mb("VmRSS"),
             peak_rss_mb=_status_mb("VmHWM"),
+            hub_cpu=hub_cpu,
+            sync_cpu=sync_cpu,
         )
     finally:
         stop.set()
@@ -214,11 +234,12 @@ def run_hub(paths: world.DemoPaths, settings: GitOpsSettings, apps: list[M4DAppl
         hub.close()
 
 
-def baseline(base: Path, apps: list[M4DApplication]) -> float:
-    """The embedded store alone: each application created, its Plotter created, both statuses written."""
+def baseline(base: Path, apps: list[M4DApplication]) -> tuple[float, float]:
+    """The embedded store alone: each application created, its Plotter created, both statuses written.
+    (seconds, CPU seconds)"""
     store = LocalCluster(base / "baseline.db", name="baseline")
     try:
-        start = time.monotonic()
+        start, cpu = time.monotonic(), _cpu_self()
         for app in apps:
             created = store.create(app)
             plan = plotter(app.name, app.metadata.namespace or "default", uid=created.metadata.uid or "")
@@ -228,7 +249,7 @@ def baseline(base: Path, apps: list[M4DApplication]) -> float:
             store.update_status(created)
             made.status = PlotterStatus(committed_revision="0" * 40)
             store.update_status(made)
-        return time.monotonic() - start
+        return time.monotonic() - start, _cpu_self() - cpu
     finally:
         store.close()
 
@@ -242,19 +263,22 @@ def main() -> None:
     results: list[tuple[int, int, Done, float]] = []
     for members in args.members:
         for count in args.apps:
+            load_before = os.getloadavg()[0]
             with tempfile.TemporaryDirectory() as tmp:
                 paths, settings = prepare(Path(tmp) / "hub", members)
                 apps = applications(paths, count)
                 done = run_hub(paths, settings, apps, args.workers)
-                base = baseline(Path(tmp), apps)
+                base, base_cpu = baseline(Path(tmp), apps)
             results.append((count, members, done, base))
-            load = os.getloadavg()[0]
+            load = f"{load_before:.1f} to {os.getloadavg()[0]:.1f}"
             print(
                 f"N={count} M={members}: {done.seconds:.1f} s, {count / done.seconds:.1f} applications/s "
                 f"(store alone {count / base:.1f}/s, ratio {base / done.seconds:.2f}); "
                 f"{done.plotters} Plotters in {done.commits} commits; hub RSS {done.rss_mb:.0f} MB "
                 f"(peak {done.peak_rss_mb:.0f}); {done.requests / max(done.reconciles, 1):.2f} API requests "
-                f"per reconcile ({done.requests} for {done.reconciles}); load {load:.1f}",
+                f"per reconcile ({done.requests} for {done.reconciles}); CPU {done.hub_cpu:.1f} s hub "
+                f"+ {done.sync_cpu:.1f} s sync = {1000 * (done.hub_cpu + done.sync_cpu) / count:.0f} ms per "
+                f"application (store alone {1000 * base_cpu / count:.0f}); load average {load}",
                 flush=True,
             )
             print(f"    requests: {done.by_verb}; reconciles: {done.by_controller}", flush=True)

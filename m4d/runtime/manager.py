@@ -63,9 +63,16 @@ class Stats:
 
 
 def _fingerprint(obj: Resource) -> tuple[object, ...]:
-    """What a controller's own objects change in besides status."""
+    """What a controller's own objects change in besides status and finalizers."""
     m = obj.metadata
-    return (m.uid, m.generation, m.labels, m.annotations, m.finalizers, m.deletion_timestamp, m.owner_references)
+    return (m.uid, m.generation, m.labels, m.annotations, m.deletion_timestamp, m.owner_references)
+
+
+def _same_for(finalizer: str | None, old: Resource, new: Resource) -> bool:
+    """Nothing a controller acts on changed. Of the finalizers only the loss of its own counts: it adds
+    its own just before reconciling, and other controllers' come and go without concerning it."""
+    lost = bool(finalizer) and finalizer in old.metadata.finalizers and finalizer not in new.metadata.finalizers
+    return not lost and _fingerprint(old) == _fingerprint(new)
 
 
 class Runner:
@@ -90,14 +97,15 @@ class Runner:
             self.informers.append(informers.get(c.cluster, kind))
 
     def _own_changed(self, event: str, old: Resource | None, new: Resource | None) -> None:
-        # Changes to status alone are (mostly) the controller's own writes; reconciling on them would
-        # double the work for nothing, unless someone else's status writes are what it must see.
+        # Changes to status alone are (mostly) the controller's own writes, and other controllers' finalizers
+        # are theirs; reconciling on them would double the work for nothing, unless someone else's status
+        # writes are what it must see.
         c = self.controller
         if (
             event == "MODIFIED"
             and old is not None
             and new is not None
-            and _fingerprint(old) == _fingerprint(new)
+            and _same_for(c.finalizer, old, new)
             and not (c.reconcile_on_status and c.wakes_on_status(old, new))
         ):
             return

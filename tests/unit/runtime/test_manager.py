@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -91,6 +91,34 @@ def test_reconciles_every_object_and_writes_status_once(hub: LocalCluster) -> No
     again = Manager([SampleController(hub)])
     assert again.run_until_idle(timeout=10)
     assert again.runners[0].stats.status_writes == 0
+
+
+def test_finalizers_wake_only_the_controller_that_lost_its_own(hub: LocalCluster) -> None:
+    hub.create(application("a"))
+    first = SampleController(hub)
+    second = SampleController(hub)
+    second.name, second.finalizer = "second", "app.m4d.dev/second"
+    manager = Manager([first, second])
+    manager.start()
+    try:
+        wait_until(lambda: manager.idle() and first.calls["a"] and second.calls["a"])
+        # Each added its finalizer, then reconciled; neither woke for its own or the other's addition.
+        assert (first.calls["a"], second.calls["a"]) == (1, 1)
+        app = hub.get(M4DApplication, "a", "default")
+        app.metadata.finalizers = [f for f in app.metadata.finalizers if f != second.finalizer]
+        hub.update(app)
+        wait_until(lambda: second.finalizer in hub.get(M4DApplication, "a", "default").metadata.finalizers)
+        wait_until(manager.idle)
+        assert (first.calls["a"], second.calls["a"]) == (1, 2)
+    finally:
+        manager.stop()
+
+
+def wait_until(check: Callable[[], object], timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, "not reached in time"
+        time.sleep(0.02)
 
 
 def test_temporary_errors_retry_until_success(hub: LocalCluster) -> None:
