@@ -1,4 +1,8 @@
-"""The planner's I/O: ask the catalog about each asset and the policy manager what the planner asks.
+"""The planner's I/O: ask the catalog about each asset and the policy manager what the planner needs.
+
+The planner (planner.py) is pure: it plans from the answers gathered so far and returns the questions
+it had no answer for; those are asked here and it plans again, until it needs nothing more. Each
+question is asked once per evaluation.
 
 Connector errors become `Failure`s the planner turns into conditions, so a failing dependency is a
 status a user can read, never a crash:
@@ -26,6 +30,7 @@ from m4d.connectors.policy.model import PolicyDecision, PolicyRequest
 from m4d.controllers.application.candidates import Failure
 from m4d.controllers.application.enforceable import asset_id_problem
 from m4d.controllers.application.planner import Plan, plan
+from m4d.controllers.application.setting import AnswerKey
 from m4d.errors import NotFoundError, PermanentError, TemporaryError
 from m4d.taxonomy import Taxonomy
 
@@ -54,20 +59,27 @@ def fetch_assets(catalog: Catalog, asset_ids: Sequence[str]) -> dict[str, AssetI
     return out
 
 
+# Each round answers at least one new question of every asset still planning; an application asks a
+# handful (a geography or two, then the copies). A bound all the same, should a plan keep asking.
+MAX_ROUNDS = 50
+
+
 @dataclass
 class PolicyOracle:
-    """Answers the planner's policy questions through a policy manager, each question once."""
+    """Asks the policy manager the planner's questions, each once; after a temporary failure the
+    manager is not asked again in this evaluation (its failure stands for every later answer)."""
 
     manager: PolicyManager
-    answers: dict[tuple[str, ...], PolicyDecision | Failure] = field(default_factory=dict)
+    answers: dict[AnswerKey, PolicyDecision | Failure] = field(default_factory=dict)
     down: Failure | None = None
 
-    def __call__(self, request: PolicyRequest) -> PolicyDecision | Failure:
+    def ask(self, request: PolicyRequest) -> None:
         key = request.key()
         if key in self.answers:
-            return self.answers[key]
+            return
         if self.down is not None:
-            return self.down
+            self.answers[key] = self.down
+            return
         answer: PolicyDecision | Failure
         try:
             answer = self.manager.decide(request)
@@ -80,7 +92,6 @@ class PolicyOracle:
             message = f"{self.manager.name} failed unexpectedly: {type(exc).__name__}: {exc}"
             answer = self.down = Failure("PolicyManagerUnavailable", message, temporary=True)
         self.answers[key] = answer
-        return answer
 
     @property
     def questions(self) -> int:
@@ -100,4 +111,11 @@ def evaluate(
     """Gather what the planner needs for `app` through the connectors, then plan."""
     # An id the modules cannot serve is not worth a catalog question (the planner reports it).
     assets = fetch_assets(catalog, [d.data_set_id for d in app.spec.data if asset_id_problem(d.data_set_id) is None])
-    return plan(app, assets, PolicyOracle(policy), modules, clusters, storage, taxonomy, placed)
+    oracle = PolicyOracle(policy)
+    for _ in range(MAX_ROUNDS):
+        result = plan(app, assets, oracle.answers, modules, clusters, storage, taxonomy, placed)
+        if not result.unanswered:
+            break
+        for request in result.unanswered:
+            oracle.ask(request)
+    return result

@@ -1,10 +1,13 @@
 """The planner: a pure function from an application and what was observed to a Plotter and a status.
 
-    plan(app, assets, decide, modules, clusters, storage, taxonomy) -> Plan
+    plan(app, assets, answers, modules, clusters, storage, taxonomy) -> Plan
 
-`assets` holds the catalog's answer per asset id (or the failure that stood in for one), `decide` looks
-policy answers up, and the rest are the hub's resources. Nothing here does I/O or reads a clock, and every
-input is sorted before use: the same inputs give the same Plotter, byte for byte.
+`assets` holds the catalog's answer per asset id (or the failure that stood in for one), `answers` the
+policy manager's answers gathered so far (by `PolicyRequest.key()`), and the rest are the hub's
+resources. Nothing here does I/O or reads a clock, and every input is sorted before use: the same inputs
+give the same Plotter, byte for byte. Which questions matter depends on earlier answers (a read denied
+in one geography asks about the next, then about copies), so a plan may come back with
+`unanswered` questions: the controller asks those and plans again (gather.py) until none are left.
 
 The Plotter carries every asset that is Ready. While an asset's outcome hangs on a temporary failure
 (a connector that is down) `keep_plotter` asks the controller to leave the current Plotter as it is
@@ -15,7 +18,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from m4d.api.application import AssetState, Consideration, M4DApplication
 from m4d.api.cluster import MemberCluster
@@ -23,11 +26,12 @@ from m4d.api.module import M4DModule
 from m4d.api.plotter import AppRef, PlotterSpec
 from m4d.api.storage import M4DStorageAccount
 from m4d.connectors.catalog.model import AssetInfo
+from m4d.connectors.policy.model import PolicyDecision, PolicyRequest
 from m4d.controllers.application.candidates import Failure, cluster_offline, module_unready
 from m4d.controllers.application.enforceable import asset_id_problem
 from m4d.controllers.application.flows import FlowPlanner
 from m4d.controllers.application.record import AssetRecord
-from m4d.controllers.application.setting import Decide, Setting
+from m4d.controllers.application.setting import AnswerKey, Answers, Setting
 from m4d.controllers.registry.liveness import cluster_lost
 from m4d.taxonomy import Taxonomy
 from m4d.taxonomy.resources import check_application, check_data_interface, check_module, check_storage
@@ -38,6 +42,7 @@ class Plan:
     records: list[AssetRecord]
     plotter: PlotterSpec | None
     keep_plotter: bool
+    unanswered: list[PolicyRequest] = field(default_factory=list)  # asked for, not among the answers
 
     @property
     def ready(self) -> bool:
@@ -137,7 +142,7 @@ def _keys(app: M4DApplication) -> list[str]:
 def plan(
     app: M4DApplication,
     assets: Mapping[str, AssetInfo | Failure],
-    decide: Decide,
+    answers: Mapping[AnswerKey, PolicyDecision | Failure],
     modules: Sequence[M4DModule],
     clusters: Sequence[MemberCluster],
     storage: Sequence[M4DStorageAccount],
@@ -148,6 +153,7 @@ def plan(
     usable_modules, usable_clusters, usable_storage, notes = _usable(app, modules, clusters, storage, taxonomy, placed)
     workload = _workload(app, usable_clusters, clusters)
     app_errors = check_application(taxonomy, app)
+    decide = Answers(answers)
     records: list[AssetRecord] = []
     for index, (key, data) in enumerate(zip(_keys(app), app.spec.data, strict=True)):
         record = AssetRecord(key=key, index=index, data=data, considerations=list(notes))
@@ -170,7 +176,8 @@ def plan(
             setting = Setting(app, decide, usable_modules, usable_clusters, usable_storage, workload, notes)
             FlowPlanner(setting, record, answer).run()
     keep = any(r.temporary for r in records)
-    return Plan(records=records, plotter=None if keep else plotter_spec(app, records), keep_plotter=keep)
+    plotter = None if keep else plotter_spec(app, records)
+    return Plan(records=records, plotter=plotter, keep_plotter=keep, unanswered=list(decide.unanswered.values()))
 
 
 def plotter_spec(app: M4DApplication, records: Sequence[AssetRecord]) -> PlotterSpec | None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from m4d.api.application import Consideration, M4DApplication
@@ -14,6 +14,26 @@ from m4d.connectors.policy.model import DecidedAction, PolicyDecision, PolicyReq
 from m4d.controllers.application.candidates import Failure, describe_action, has_capability
 
 Decide = Callable[[PolicyRequest], PolicyDecision | Failure]
+AnswerKey = tuple[str, str, str, str, str]  # PolicyRequest.key()
+
+NOT_ASKED = "PolicyNotAsked"
+
+
+@dataclass
+class Answers:
+    """The policy manager's answers gathered before planning (a lookup, no I/O). A question without an
+    answer is noted in `unanswered` and stops that asset's planning: the controller asks it and plans again."""
+
+    known: Mapping[AnswerKey, PolicyDecision | Failure]
+    unanswered: dict[AnswerKey, PolicyRequest] = field(default_factory=dict)
+
+    def __call__(self, request: PolicyRequest) -> PolicyDecision | Failure:
+        key = request.key()
+        answer = self.known.get(key)
+        if answer is None:
+            self.unanswered.setdefault(key, request)
+            return Failure(NOT_ASKED, f"the policy manager was not asked about {request.describe()}", temporary=True)
+        return answer
 
 
 @dataclass
