@@ -93,23 +93,29 @@ def test_reconciles_every_object_and_writes_status_once(hub: LocalCluster) -> No
     assert again.runners[0].stats.status_writes == 0
 
 
-def test_finalizers_wake_only_the_controller_that_lost_its_own(hub: LocalCluster) -> None:
+def test_finalizers_wake_a_controller_only_when_its_own_is_lost(hub: LocalCluster) -> None:
     hub.create(application("a"))
-    first = SampleController(hub)
-    second = SampleController(hub)
-    second.name, second.finalizer = "second", "app.m4d.dev/second"
-    manager = Manager([first, second])
+    controller = SampleController(hub)
+    manager = Manager([controller])
+
+    def edit_finalizers(change: Callable[[list[str]], list[str]]) -> None:
+        app = hub.get(M4DApplication, "a", "default")
+        app.metadata.finalizers = change(app.metadata.finalizers)
+        hub.update(app)
+
     manager.start()
     try:
-        wait_until(lambda: manager.idle() and first.calls["a"] and second.calls["a"])
-        # Each added its finalizer, then reconciled; neither woke for its own or the other's addition.
-        assert (first.calls["a"], second.calls["a"]) == (1, 1)
-        app = hub.get(M4DApplication, "a", "default")
-        app.metadata.finalizers = [f for f in app.metadata.finalizers if f != second.finalizer]
-        hub.update(app)
-        wait_until(lambda: second.finalizer in hub.get(M4DApplication, "a", "default").metadata.finalizers)
+        wait_until(lambda: manager.idle() and controller.calls["a"])
+        assert controller.calls["a"] == 1  # it added its finalizer, then reconciled; the addition woke nothing
+        edit_finalizers(lambda fs: [*fs, "example.com/other"])  # another controller's
+        edit_finalizers(lambda fs: [f for f in fs if f != controller.finalizer])
+        wait_until(lambda: controller.finalizer in hub.get(M4DApplication, "a", "default").metadata.finalizers)
         wait_until(manager.idle)
-        assert (first.calls["a"], second.calls["a"]) == (1, 2)
+        assert controller.calls["a"] == 2  # the loss only
+        assert hub.get(M4DApplication, "a", "default").metadata.finalizers == [
+            "example.com/other",
+            controller.finalizer,
+        ]
     finally:
         manager.stop()
 
