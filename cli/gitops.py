@@ -65,7 +65,8 @@ def gitops_options(command: F) -> F:
 
 
 def gitops_settings(ctx: CliContext, repo: str | None, branch: str | None, mode: str | None) -> Any:
-    from m4d.generator.settings import GitOpsSettings, load_git_hosts  # noqa: PLC0415 - keep `m4d --help` fast
+    from m4d.credentials.signing import FileKeys  # noqa: PLC0415 - keep `m4d --help` fast
+    from m4d.generator.settings import GitOpsSettings, load_git_hosts  # noqa: PLC0415
 
     layout = ctx.target.layout
     hosts = load_git_hosts(layout.root / "hub.yaml")  # review mode's pull requests go to the repository's host
@@ -79,6 +80,7 @@ def gitops_settings(ctx: CliContext, repo: str | None, branch: str | None, mode:
         hosts=hosts,
         host=chosen.get("git_host"),
         host_token=chosen.get("git_host_token_ref"),
+        keys=FileKeys(layout.secrets_file),  # each member's Blueprint signing key, minted on first use
     )
 
 

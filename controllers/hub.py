@@ -14,6 +14,9 @@ Configuration comes from `<hub dir>/hub.yaml` (all keys optional), overridden by
     offlineGrace: 60                       # seconds a member may stay Offline before its placements move
     workers: 4                             # objects each controller reconciles at once
     reviewPoll: 30                         # review mode: seconds between looks at an open pull request
+    gitopsWatch: 2                         # seconds between looks at the GitOps branch head (changes made
+                                           # outside m4d are undone at once; 0: noticed at writes only)
+    gitopsResync: 600                      # seconds between full syncs of the generated folders
     gitHosts: [...]                        # review mode: the Git host of each GitOps repository
                                            # (m4d/git/host/config.py; docs/gitops.md)
 
@@ -62,6 +65,8 @@ class HubFile(Model):
     offline_grace: float | None = Field(default=None, ge=0)
     workers: int | None = Field(default=None, ge=1, le=256)
     review_poll: float | None = Field(default=None, gt=0)
+    gitops_watch: float | None = Field(default=None, ge=0, le=3600)
+    gitops_resync: float | None = Field(default=None, gt=0)
     git_hosts: list[HostSettings] = Field(default_factory=list)
 
 
@@ -85,6 +90,8 @@ class HubConfig:
     secrets_file: Path | None = None  # where application access tokens are minted (embedded default)
     gitops: GitOpsSettings | None = None  # where Plotters are committed (None: plan only, commit nothing)
     review_poll: float = 30.0
+    gitops_watch: float = 2.0
+    gitops_resync: float = 600.0
 
     @classmethod
     def load(cls, layout: HubLayout, path: Path | None = None) -> HubConfig:
@@ -120,6 +127,8 @@ class HubConfig:
             offline_grace=config.offline_grace if settings.offline_grace is None else settings.offline_grace,
             workers=settings.workers or config.workers,
             review_poll=settings.review_poll or config.review_poll,
+            gitops_watch=config.gitops_watch if settings.gitops_watch is None else settings.gitops_watch,
+            gitops_resync=settings.gitops_resync or config.gitops_resync,
         )
 
 
@@ -157,7 +166,13 @@ def build_hub(hub: Cluster, config: HubConfig) -> HubControllers:
     if config.secrets_file is not None:
         controllers.append(TokenController(hub, secrets_file=config.secrets_file))
     if config.gitops is not None:
-        plotter = PlotterController.for_hub(hub, config.gitops, review_poll=config.review_poll)
+        plotter = PlotterController.for_hub(
+            hub,
+            config.gitops,
+            resync_period=config.gitops_resync,
+            review_poll=config.review_poll,
+            drift_interval=config.gitops_watch,
+        )
         controllers += [plotter, AggregatorController(hub)]
         closers.append(plotter)
     for controller in controllers:

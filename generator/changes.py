@@ -54,7 +54,7 @@ def plotter_change(
     Raises InvalidError when the Plotter cannot be rendered.
     """
     members = by_name(clusters)
-    part = render_plotter(plotter, members)
+    part = render_plotter(plotter, members, config.keys)
     files: dict[str, bytes | None] = dict.fromkeys(plotter_paths(plotter, members), None)
     files.update(part.files)
     registrations = cluster_files if cluster_files is not None else render_clusters(list(members.values()), config)

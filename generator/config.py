@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from urllib.parse import urlsplit, urlunsplit
 
 
@@ -27,6 +28,9 @@ class RenderConfig:
     branch: str = "main"
     argocd_namespace: str = "argocd"
     project: str = "m4d"
+    # cluster -> that member's Blueprint signing key (m4d.credentials.signing); None renders unsigned
+    # Blueprints, which agents refuse to run. Passed in, never looked up here: rendering stays pure.
+    keys: Callable[[str], bytes] | None = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "repo_url", public_url(self.repo_url))

@@ -17,8 +17,8 @@ review descriptions) live; the generator knows nothing of the hub directory's la
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import cast
 
@@ -54,6 +54,8 @@ class GitOpsSettings:
     argocd_namespace: str = "argocd"
     argocd_url: str | None = None
     host: HostSettings | None = None  # the Git host that takes review mode's pull requests
+    # cluster -> the member's Blueprint signing key (the caller knows where keys are kept)
+    keys: Callable[[str], bytes] | None = field(default=None, repr=False, compare=False)
 
     @classmethod
     def resolve(
@@ -66,11 +68,12 @@ class GitOpsSettings:
         hosts: Sequence[HostSettings] = (),
         host: str | None = None,
         host_token: str | None = None,
+        keys: Callable[[str], bytes] | None = None,
     ) -> GitOpsSettings:
         """`embedded_repo`: the bare repository used when no remote is given; `work_dir`: local state;
         `hosts`: the configured Git hosts (hub.yaml `gitHosts`), of which the one for this repository is
         used unless `host` / `M4D_GIT_HOST` names a provider (token reference `host_token` or
-        `M4D_GIT_HOST_TOKEN_REF`)."""
+        `M4D_GIT_HOST_TOKEN_REF`); `keys`: each member's Blueprint signing key."""
         url = repo or os.environ.get(ENV_REPO) or ""
         embedded = None if url else embedded_repo.resolve()
         remote = Remote.parse(url or str(embedded))
@@ -87,11 +90,12 @@ class GitOpsSettings:
             argocd_namespace=os.environ.get(ENV_ARGOCD_NAMESPACE) or "argocd",
             argocd_url=os.environ.get(ENV_ARGOCD_URL) or None,
             host=_host(remote, hosts, host or os.environ.get(ENV_HOST), host_token or os.environ.get(ENV_HOST_TOKEN)),
+            keys=keys,
         )
 
     def render_config(self) -> RenderConfig:
         url = self.argocd_url or self.remote.url
-        return RenderConfig(url, branch=self.branch, argocd_namespace=self.argocd_namespace)
+        return RenderConfig(url, branch=self.branch, argocd_namespace=self.argocd_namespace, keys=self.keys)
 
     def open_writer(self, mode: Mode | None = None) -> GitOpsWriter:
         """The writer, creating the embedded bare repository first if that is the remote."""

@@ -7,7 +7,7 @@ that touches one Plotter) and `render_clusters` (the cluster folders and Argo CD
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from m4d.api.blueprint import BlueprintSpec, spec_hash
@@ -67,12 +67,15 @@ def by_name(clusters: Iterable[MemberCluster]) -> dict[str, MemberCluster]:
     return {c.name: c for c in sorted(clusters, key=lambda c: c.name)}
 
 
-def render_plotter(plotter: Plotter, clusters: Mapping[str, MemberCluster]) -> Rendered:
-    """One Blueprint file per cluster the Plotter's steps run on. Raises InvalidError for a bad plan."""
+def render_plotter(
+    plotter: Plotter, clusters: Mapping[str, MemberCluster], keys: Callable[[str], bytes] | None = None
+) -> Rendered:
+    """One Blueprint file per cluster the Plotter's steps run on, signed with that member's key from
+    `keys` (RenderConfig.keys). Raises InvalidError for a bad plan."""
     out = Rendered()
     app = plotter.spec.application
     for params in plotter_params(plotter, clusters):
-        manifest = blueprint_manifest(params)
+        manifest = blueprint_manifest(params, keys(params.cluster) if keys is not None else None)
         digest = spec_hash(BlueprintSpec.model_validate(manifest["spec"]))
         out.add(
             blueprint_path(params.cluster, params.name),
@@ -116,7 +119,7 @@ def render_tree(plotters: Sequence[Plotter], clusters: Sequence[MemberCluster], 
         if plotter.metadata.deletion_timestamp is not None:
             continue
         try:
-            part = render_plotter(plotter, members)
+            part = render_plotter(plotter, members, config.keys)
         except M4DError as exc:
             result.errors[plotter.key] = exc
             continue

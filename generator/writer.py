@@ -19,7 +19,7 @@ import random
 import re
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -103,6 +103,19 @@ class GitOpsWriter:
         with self._lock, self.mirror.locked():
             return self.mirror.fetch(self.branch)
 
+    def moved(self) -> str | None:
+        """The branch's head if someone else moved it since this writer last read or wrote it; None if it
+        did not, if this writer has not seen it yet, or while a write is in progress (it will tell)."""
+        if not self._lock.acquire(blocking=False):
+            return None
+        try:
+            if self._last_seen is None:
+                return None
+            head = self.mirror.remote_head(self.branch)
+            return head if head != self._last_seen else None
+        finally:
+            self._lock.release()
+
     def unchanged_since(self, revision: str, files: Mapping[str, bytes | None], head: str | None) -> bool:
         """True if `files` (path → content or absence) read the same at `revision` as wanted, and
         `revision` is on the branch up to `head`: the revision a status may keep naming."""
@@ -124,7 +137,13 @@ class GitOpsWriter:
     # -- writing --------------------------------------------------------------------------------
 
     def write(self, change: Change) -> WriteResult:
+        return self.write_computed(lambda: change)
+
+    def write_computed(self, compute: Callable[[], Change]) -> WriteResult:
+        """Write the change `compute` makes, computed once this writer holds the branch: a full sync is
+        computed from what is true then, not from what was true before it waited for another write."""
         with self._lock, self.mirror.locked():
+            change = compute()
             if self.mode == "review":
                 return self._write_review(change)
             return self._write_direct(change)

@@ -26,6 +26,7 @@ from m4d.api.report import BlueprintRef, BlueprintReport, BlueprintReportSpec, c
 from m4d.cluster.interface import Cluster
 from m4d.controllers.agent.cluster_modules import ClusterModules
 from m4d.controllers.agent.processes import ProcessSpec, Supervisor
+from m4d.controllers.agent.trust import Trust
 from m4d.controllers.agent.workloads import WorkloadClient
 from m4d.controllers.sync.plan import REVISION_ANNOTATION
 from m4d.credentials.app_tokens import read_token
@@ -69,12 +70,14 @@ class BlueprintAgent(Controller[Blueprint]):
     _store: CredentialStore | None = field(default=None, init=False, repr=False)
     modules: ClusterModules | None = field(default=None, init=False, repr=False)
     _stop: threading.Event = field(default_factory=threading.Event, init=False, repr=False)
+    trust: Trust = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.kind = Blueprint
         self.name = f"agent-{self.settings.cluster}"
         self.finalizer = AGENT_FINALIZER
         self.supervisor._on_change = self._module_changed
+        self.trust = Trust(self.settings.cluster, lambda: self.credentials)
         # A Kubernetes member runs each instance as its workloads; an embedded one has no nodes to run them.
         client = WorkloadClient.for_member(self.cluster, field_manager=self.name)
         if client is not None:
@@ -129,10 +132,16 @@ class BlueprintAgent(Controller[Blueprint]):
 
     def reconcile(self, obj: Blueprint) -> Outcome:
         prefix = f"{obj.metadata.namespace}/{obj.name}/"
+        verdict = self.trust.check(obj)
+        if verdict.waiting:
+            pending = {m.name: ModuleState(phase="Pending", message=verdict.refusal) for m in obj.spec.modules}
+            self._report(obj, pending)
+            return Outcome(status=self._status(obj, pending), requeue_after=WAIT_RETRY)
+        run = verdict.run or obj.model_copy(update={"spec": obj.spec.model_copy(update={"modules": []})})
         states: dict[str, ModuleState] = {}
         wanted: set[str] = set()
         waiting = False
-        for module in obj.spec.modules:
+        for module in run.spec.modules:
             key = prefix + module.name
             wanted.add(key)
             if self.modules is None and not module.deployment.command:
@@ -141,9 +150,9 @@ class BlueprintAgent(Controller[Blueprint]):
                 )
                 continue
             try:
-                config_text, protocol = self._config(obj, module)
+                config_text, protocol = self._config(run, module)
             except NotFoundError:  # no token yet (or no secrets file yet): the hub mints it shortly
-                app = obj.spec.application
+                app = run.spec.application
                 waiting = True
                 states[module.name] = ModuleState(
                     phase="Pending", message=f"waiting for the access token of application {app.namespace}/{app.name}"
@@ -152,14 +161,16 @@ class BlueprintAgent(Controller[Blueprint]):
             except M4DError as exc:
                 states[module.name] = ModuleState(phase="Failed", message=str(exc)[:1000])
                 continue
-            states[module.name] = self._run(obj, module, config_text, protocol)
+            states[module.name] = self._run(run, module, config_text, protocol)
         for key in self.supervisor.running_keys():
             if key.startswith(prefix) and key not in wanted:
                 self.supervisor.stop(key)
         if self.modules is not None:
-            self.modules.remove(obj, keep={m.name for m in obj.spec.modules})
-        self._report(obj, states)
-        return Outcome(status=self._status(obj, states), requeue_after=WAIT_RETRY if waiting else None)
+            self.modules.remove(obj, keep={m.name for m in run.spec.modules})
+        # Reported as what runs: the last signed version's digest, with the refusal among the errors.
+        self._report(run if verdict.run is not None else obj, states, verdict.refusal)
+        status = self._status(obj, states, verdict.refusal)
+        return Outcome(status=status, requeue_after=WAIT_RETRY if waiting else None)
 
     def _run(self, bp: Blueprint, module: BlueprintModule, config_text: str, protocol: str) -> ModuleState:
         if self.modules is None:
@@ -177,7 +188,7 @@ class BlueprintAgent(Controller[Blueprint]):
             return "Ready"
         return "Pending"
 
-    def _status(self, bp: Blueprint, states: dict[str, ModuleState]) -> BlueprintStatus:
+    def _status(self, bp: Blueprint, states: dict[str, ModuleState], refusal: str | None = None) -> BlueprintStatus:
         phase = self._phase(states)
         current = bp.status or BlueprintStatus()
         if phase == "Ready":
@@ -186,10 +197,16 @@ class BlueprintAgent(Controller[Blueprint]):
             detail = "; ".join(f"{n}: {s.message}" for n, s in sorted(states.items()) if s.message)
             reason = "ModuleFailed" if phase == "Failed" else "ModulesStarting"
             ready = Condition(type="Ready", status="False", reason=reason, message=detail or "modules are starting")
-        return current.model_copy(update={"modules": states, "conditions": set_condition(current.conditions, ready)})
+        signed = Condition(type="Signed", status="True", reason="SignedByHub", message="made by the hub")
+        if refusal is not None:
+            signed = Condition(type="Signed", status="False", reason="NotSignedByHub", message=refusal[:1000])
+        conditions = set_condition(set_condition(current.conditions, ready), signed)
+        return current.model_copy(update={"modules": states, "conditions": conditions})
 
-    def _report(self, bp: Blueprint, states: dict[str, ModuleState]) -> None:
+    def _report(self, bp: Blueprint, states: dict[str, ModuleState], refusal: str | None = None) -> None:
         errors = [f"{n}: {s.message}" for n, s in sorted(states.items()) if s.phase == "Failed" and s.message]
+        if refusal is not None:
+            errors.insert(0, refusal)
         report = BlueprintReport.new(
             bp.name,
             report_namespace(self.settings.cluster),
@@ -204,7 +221,7 @@ class BlueprintAgent(Controller[Blueprint]):
                 ),
                 application=bp.spec.application,
                 applied_revision=bp.metadata.annotations.get(REVISION_ANNOTATION),
-                phase=self._phase(states),
+                phase=self._phase(states) if states or refusal is None else "Failed",
                 modules=states,
                 errors=cap_errors(errors),
             ),
@@ -218,6 +235,7 @@ class BlueprintAgent(Controller[Blueprint]):
                 self.supervisor.stop(key)
         if self.modules is not None:
             self.modules.remove(obj, keep=set())
+        self.trust.forget(obj)
         with contextlib.suppress(NotFoundError):  # already gone is what we want
             self.hub.delete(BlueprintReport, obj.name, report_namespace(self.settings.cluster))
         log.info("blueprint %s removed from cluster %s", obj.key, self.settings.cluster)

@@ -5,7 +5,9 @@ A reconcile decides its Plotter's change and hands it here (`submit`); the loop,
 Plotters, each named in the message with its trailers) in one commit, records each Plotter's result
 and wakes it. The Plotter's next reconcile finds its change written (`result`) and returns its status.
 Full syncs of the whole tree run here too (on start, after someone else moved the branch, when a member
-cluster went, every resync period), never inside a Plotter's reconcile.
+cluster went, every resync period), never inside a Plotter's reconcile. Between writes the loop `look`s
+(every `look_every` seconds) for the branch moved by someone else (drift.py), so that is noticed promptly,
+not only at the next write.
 
 Restart-safe as a single write is: the writer compares with the remote's head, so a batch written again
 after a crash commits nothing, and a change lost with a crash is decided again when its Plotter is
@@ -84,12 +86,15 @@ class CommitLoop:
     resync_period: float = 600.0
     periodic_reason: str = "Periodic sync."
     foreign_reason: str = "Sync: the branch was changed outside m4d."
+    look: Callable[[], None] | None = None
+    look_every: float = 2.0
     _pending: dict[str, _Pending] = field(default_factory=dict, init=False)
     _written: dict[str, Written] = field(default_factory=dict, init=False)
     _cond: threading.Condition = field(default_factory=threading.Condition, init=False)
     _sync_reason: str | None = field(default=None, init=False)
     _writing: bool = field(default=False, init=False)
     _synced_at: float | None = field(default=None, init=False)
+    _next_look: float = field(default=0.0, init=False)
     stats: dict[str, int] = field(default_factory=lambda: {"commits": 0, "batches": 0, "changes": 0}, init=False)
 
     # -- what reconciles call ---------------------------------------------------------------------
@@ -128,15 +133,24 @@ class CommitLoop:
             self._synced_at is not None and now - self._synced_at >= self.resync_period
         )
 
+    def _look_due(self, now: float) -> bool:
+        return self.look is not None and self.look_every > 0 and now >= self._next_look
+
     def _take(self, stop: threading.Event) -> tuple[str | None, list[_Pending]]:
-        """Wait for work; (the sync's reason if one is due, the batch to write)."""
+        """Wait for work; (the sync's reason if one is due, the batch to write); nothing when a look is due."""
         with self._cond:
             while not stop.is_set():
                 now = time.monotonic()
                 if self._pending or self._sync_due(now):
                     break
-                left = None if self._synced_at is None else self.resync_period - (now - self._synced_at)
-                self._cond.wait(min(left, 1.0) if left is not None else 1.0)
+                if self._look_due(now):
+                    return None, []
+                waits = [1.0]
+                if self._synced_at is not None:
+                    waits.append(self.resync_period - (now - self._synced_at))
+                if self.look is not None and self.look_every > 0:
+                    waits.append(self._next_look - now)
+                self._cond.wait(max(min(waits), 0.0))
             if stop.is_set():
                 return None, []
         if not self._sync_due(time.monotonic()):
@@ -154,6 +168,9 @@ class CommitLoop:
         self.schedule_sync(first_sync)
         failures = 0
         while not stop.is_set():
+            if self.look is not None and self._look_due(time.monotonic()):
+                self._next_look = time.monotonic() + self.look_every
+                self.look()
             reason, batch = self._take(stop)
             if reason is None and not batch:
                 continue

@@ -7,8 +7,10 @@ once per short window in one commit and wakes each Plotter; the Plotter's next r
 change written and returns its status (status.py, pure). In review mode each Plotter's change is its
 own pull request, written in its reconcile.
 A full sync of the whole tree (every Plotter, every cluster; removing leftovers, undoing hand edits)
-runs in the commit loop on start, when a write finds the branch moved by someone else, when a member
-cluster goes away, and every `resync_period`. Deleting a Plotter removes its Blueprints in a commit
+runs in the commit loop on start, when the branch moved outside m4d (the loop looks at its head every
+`drift_interval` seconds, drift.py; a write notices too), when a member cluster goes away, and every
+`resync_period`; it is computed from the store while the writer holds the branch, never from a list
+older than the last write. Deleting a Plotter removes its Blueprints in a commit
 before its finalizer is released.
 """
 
@@ -26,6 +28,7 @@ from m4d.api.cluster import MemberCluster
 from m4d.api.plotter import Plotter, PlotterStatus
 from m4d.cluster.interface import Cluster
 from m4d.controllers.plotter.batch import CommitLoop, Written, change_digest
+from m4d.controllers.plotter.drift import BranchWatch
 from m4d.controllers.plotter.status import StillThere, committed, committed_status
 from m4d.errors import NotFoundError
 from m4d.generator.changes import full_change, plotter_change, removal_change
@@ -57,6 +60,7 @@ class PlotterController(Controller[Plotter]):
     resync_period: float = 600.0
     review_poll: float = 30.0
     commit_window: float = 0.2  # direct mode: changes arriving within this long share a commit
+    drift_interval: float = 2.0  # direct mode: seconds between looks at the branch head (0: at writes only)
     _cluster_files: tuple[str, Rendered] | None = field(init=False, default=None)
     loop: CommitLoop = field(init=False)
 
@@ -72,7 +76,13 @@ class PlotterController(Controller[Plotter]):
             resync_period=self.resync_period,
             periodic_reason=SYNC_PERIODIC,
             foreign_reason=SYNC_FOREIGN,
+            # Review mode: the branch moves by merges, which the pull requests' polls follow.
+            look=BranchWatch(self.writer, self._foreign).look if self.writer.mode == "direct" else None,
+            look_every=self.drift_interval,
         )
+
+    def _foreign(self, head: str) -> None:
+        self.loop.schedule_sync(SYNC_FOREIGN)
 
     def background(self) -> Sequence[Callable[[threading.Event], None]]:
         return [lambda stop: self.loop.run(stop, SYNC_ON_START)]
@@ -86,10 +96,18 @@ class PlotterController(Controller[Plotter]):
 
     @classmethod
     def for_hub(
-        cls, hub: Cluster, settings: GitOpsSettings, resync_period: float = 600.0, review_poll: float = 30.0
+        cls,
+        hub: Cluster,
+        settings: GitOpsSettings,
+        resync_period: float = 600.0,
+        review_poll: float = 30.0,
+        drift_interval: float = 2.0,
     ) -> PlotterController:
         writer = settings.open_writer()
-        return cls(hub, writer, settings.render_config(), resync_period=resync_period, review_poll=review_poll)
+        config = settings.render_config()
+        return cls(
+            hub, writer, config, resync_period=resync_period, review_poll=review_poll, drift_interval=drift_interval
+        )
 
     def close(self) -> None:
         self.writer.close()
@@ -132,17 +150,25 @@ class PlotterController(Controller[Plotter]):
         return self._cluster_files[1]
 
     def _full_sync(self, reason: str) -> WriteResult:
-        clusters = self._clusters()
-        plotters = self.read.list(Plotter)
-        change, errors = full_change(plotters, clusters, self.config, reason)
-        if self.writer.mode == "review":
-            # Each Plotter's change is reviewed on its own branch (and a deletion on the finalizer's):
-            # the sync's pull request carries only registrations and leftovers.
-            names = [c.name for c in clusters]
-            owned = set().union(*(plotter_paths(p, names) for p in plotters))
-            files = {p: c for p, c in change.files.items() if p not in owned}
-            change = replace(change, files=files, preserve=change.preserve | owned)
-        result = self.writer.write(change)
+        errors: dict[str, Exception] = {}
+
+        def compute() -> Change:
+            # Read from the store once the writer holds the branch: a cache a moment behind, or a list read
+            # before another hub's write, would undo what was just committed.
+            plotters = self.cluster.list(Plotter).items
+            clusters = [c for c in self.cluster.list(MemberCluster).items if c.metadata.deletion_timestamp is None]
+            change, found = full_change(plotters, clusters, self.config, reason)
+            errors.update(found)
+            if self.writer.mode == "review":
+                # Each Plotter's change is reviewed on its own branch (and a deletion on the finalizer's):
+                # the sync's pull request carries only registrations and leftovers.
+                names = [c.name for c in clusters]
+                owned = set().union(*(plotter_paths(p, names) for p in plotters))
+                files = {p: c for p, c in change.files.items() if p not in owned}
+                change = replace(change, files=files, preserve=change.preserve | owned)
+            return change
+
+        result = self.writer.write_computed(compute)
         if result.commit:
             log.info("full sync committed %s (%d files changed)", result.commit[:12], len(result.changed))
         for key, error in sorted(errors.items()):

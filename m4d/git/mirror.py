@@ -152,6 +152,16 @@ class Mirror:
             heads[ref.removeprefix("refs/heads/")] = sha
         return heads
 
+    def remote_head(self, branch: str) -> str | None:
+        """The remote's head of `branch` as it is now (ls-remote: nothing fetched), None if it has none."""
+        ref = f"refs/heads/{branch}"
+        out: str = self._run(f"ls-remote {branch}", "ls-remote", "--heads", self.remote.url, ref, network=True)
+        for line in out.splitlines():
+            sha, _, name = line.partition("\t")
+            if name == ref:
+                return sha
+        return None
+
     def delete_branch(self, branch: str) -> None:
         self._run(f"delete {branch}", "push", "--quiet", self.remote.url, f":refs/heads/{branch}", network=True)
 

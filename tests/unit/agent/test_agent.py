@@ -20,6 +20,7 @@ from m4d.controllers.agent.agent import AgentSettings, BlueprintAgent, report_na
 from m4d.controllers.agent.heartbeat import beat
 from m4d.credentials.app_tokens import ensure_token_in_file, read_token
 from m4d.credentials.local import SecretsFile
+from m4d.credentials.signing import SIGNATURE_ANNOTATION, ensure_signing_key_in_file, sign
 from m4d.credentials.source import CredentialSource
 from m4d.errors import NotFoundError
 from m4d.runtime.manager import Manager
@@ -65,6 +66,14 @@ def blueprint(tmp_path: Path) -> Blueprint:
     )
 
 
+def signed(bp: Blueprint, secrets: Path) -> Blueprint:
+    """As the hub renders it: signed with the member's key (minted into the secrets file)."""
+    key = ensure_signing_key_in_file(secrets, "m1")
+    signature = sign(key, "m1", bp.metadata.namespace or "default", bp.name, bp.spec)
+    bp.metadata.annotations = {**bp.metadata.annotations, SIGNATURE_ANNOTATION: signature}
+    return bp
+
+
 def wait_for(check: Callable[[], bool], timeout: float = 15.0) -> None:
     deadline = time.monotonic() + timeout
     while not check():
@@ -102,7 +111,7 @@ def report(hub: LocalCluster) -> BlueprintReport | None:
 def test_blueprint_runs_reports_and_goes(running, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     hub, store, agent, secrets = running
     ensure_token_in_file(secrets, "default", "nb")
-    bp = store.create(blueprint(tmp_path))
+    bp = store.create(signed(blueprint(tmp_path), secrets))
     wait_for(lambda: (r := report(hub)) is not None and r.spec.phase == "Ready")
     r = report(hub)
     assert r is not None
@@ -124,12 +133,53 @@ def test_blueprint_runs_reports_and_goes(running, tmp_path: Path) -> None:  # ty
 
 def test_waits_for_the_application_token(running, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     hub, store, _, secrets = running
-    store.create(blueprint(tmp_path))
+    store.create(signed(blueprint(tmp_path), secrets))
     wait_for(lambda: (r := report(hub)) is not None and r.spec.phase == "Pending")
     r = report(hub)
     assert r is not None and "waiting for the access token of application default/nb" in str(r.spec.modules["read"])
     ensure_token_in_file(secrets, "default", "nb")
     wait_for(lambda: (r := report(hub)) is not None and r.spec.phase == "Ready")
+
+
+def test_a_blueprint_the_hub_did_not_sign_runs_nothing(running, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    hub, store, agent, secrets = running
+    ensure_token_in_file(secrets, "default", "nb")
+    ensure_signing_key_in_file(secrets, "m1")
+    forged = blueprint(tmp_path)
+    forged.metadata.annotations = {SIGNATURE_ANNOTATION: "hmac-sha256:" + "0" * 64}
+    store.create(forged)
+    wait_for(lambda: (r := report(hub)) is not None and r.spec.phase == "Failed")
+    r = report(hub)
+    assert r is not None and "changed outside the hub" in r.spec.errors[0] and "nothing of it runs" in r.spec.errors[0]
+    assert agent.supervisor.running_keys() == set()
+    assert not (tmp_path / "run" / "m4d-blueprints" / "default-nb" / "read" / "config.yaml").exists()
+
+
+def test_a_hand_edit_keeps_the_last_signed_version_running(running, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    hub, store, agent, secrets = running
+    ensure_token_in_file(secrets, "default", "nb")
+    bp = store.create(signed(blueprint(tmp_path), secrets))
+    wait_for(lambda: (r := report(hub)) is not None and r.spec.phase == "Ready")
+    config = tmp_path / "run" / "m4d-blueprints" / "default-nb" / "read" / "config.yaml"
+    before, pid = config.read_text(), agent.supervisor.pid("m4d-blueprints/default-nb/read")
+    # Someone with write access to Git (not the hub) redirects the module to another file.
+    edited = store.get(Blueprint, bp.name, bp.namespace)
+    assert edited.spec.modules[0].assets[0].source is not None
+    edited.spec.modules[0].assets[0].source.connection.properties["path"] = "/data/other.parquet"
+    store.update(edited)
+    wait_for(lambda: (r := report(hub)) is not None and bool(r.spec.errors))
+    r = report(hub)
+    assert r is not None and "its last signed version runs on" in r.spec.errors[0]
+    assert r.spec.blueprint.spec_hash == spec_hash(bp.spec) and r.spec.phase == "Ready"
+    assert config.read_text() == before and agent.supervisor.pid("m4d-blueprints/default-nb/read") == pid
+    status = store.get(Blueprint, bp.name, bp.namespace).status
+    assert status is not None and any(c.type == "Signed" and c.status == "False" for c in status.conditions)
+    # The hub's version back: taken again, nothing restarted.
+    restored = store.get(Blueprint, bp.name, bp.namespace)
+    restored.spec = bp.spec
+    store.update(restored)
+    wait_for(lambda: (r := report(hub)) is not None and not r.spec.errors)
+    assert agent.supervisor.pid("m4d-blueprints/default-nb/read") == pid
 
 
 def test_heartbeat_stamps_the_member(tmp_path: Path) -> None:

@@ -15,6 +15,7 @@ from m4d.api.module import ModuleDeployment
 from m4d.api.plotter import AppRef
 from m4d.cluster.local import LocalCluster
 from m4d.credentials.app_tokens import ensure_token_in_file
+from m4d.credentials.signing import SIGNATURE_ANNOTATION, ensure_signing_key_in_file, sign
 from tests.factories import member
 
 # At the process boundary, in the module's own working directory: read the configuration the agent
@@ -52,7 +53,10 @@ def test_modules_of_an_agent_on_a_relative_hub_find_their_config(tmp_path: Path)
     ref = AppRef(name="nb", namespace="default", uid="u1", generation=1)
     spec = BlueprintSpec(cluster="m1", application=ref, plotter="default/nb", modules=[read])
     members = LocalCluster(hub_dir / "members" / "m1.db", name="m1")
-    members.create(Blueprint.new("default-nb", "m4d-blueprints", spec=spec))
+    bp = Blueprint.new("default-nb", "m4d-blueprints", spec=spec)
+    key = ensure_signing_key_in_file(hub_dir / "secrets.yaml", "m1")  # signed as the hub renders it
+    bp.metadata.annotations = {SIGNATURE_ANNOTATION: sign(key, "m1", "m4d-blueprints", bp.name, spec)}
+    members.create(bp)
     members.close()
 
     agent = subprocess.Popen(
