@@ -17,7 +17,7 @@ from m4d.demo.reader import read_asset
 from m4d.demo.setup import submit_applications
 from m4d.errors import M4DError
 from tests.e2e.conftest import World
-from tests.e2e.faults import TX, assert_converged, readable
+from tests.e2e.faults import TX, assert_converged, readable, settle
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
 
@@ -98,7 +98,7 @@ def _until_reverted(world: World, reader: Reader, before: str, since: float) -> 
 
 def test_a_hand_edit_dropping_a_redaction_is_refused_and_reverted(world: World, tmp_path: Path) -> None:
     submit_applications(world.paths, world.say)
-    world.wait_settled()
+    settle(world)
     assert_converged(world)
     before = _tree(world)
     endpoint = world.app(APP).status.asset_states[TX].endpoint  # type: ignore[union-attr]
@@ -120,7 +120,7 @@ def test_a_hand_edit_dropping_a_redaction_is_refused_and_reverted(world: World, 
     pushed = time.monotonic()
     _git("push", "--quiet", "origin", "HEAD:main", cwd=work)
     took = _until_reverted(world, reader, before, pushed)
-    world.say("measure", f"hand edit reverted in {took:.1f}s; {reader.reads} reads, none with a protected value")
+    print(f"hand edit reverted in {took:.1f}s; {reader.reads} reads, none with a protected value")
     assert took <= REVERTED_WITHIN, f"reverted after {took:.1f}s"
     assert reader.reads > 0 and reader.failures == 0  # the last signed version served all along
     assert world.app(APP).status.asset_states[TX].endpoint == endpoint  # type: ignore[union-attr]
@@ -134,7 +134,7 @@ def test_a_hand_edit_dropping_a_redaction_is_refused_and_reverted(world: World, 
 def test_a_force_push_of_an_old_revision_is_reverted(world: World, tmp_path: Path) -> None:
     old = _git("--git-dir", str(world.paths.hub / "gitops.git"), "rev-parse", "main")  # members only, no Blueprint
     submit_applications(world.paths, world.say)
-    world.wait_settled()
+    settle(world)
     assert_converged(world)
     before = _tree(world)
     work = _clone(world, tmp_path)
@@ -142,7 +142,7 @@ def test_a_force_push_of_an_old_revision_is_reverted(world: World, tmp_path: Pat
     pushed = time.monotonic()
     _git("push", "--quiet", "--force", "origin", f"{old}:refs/heads/main", cwd=work)
     took = _until_reverted(world, reader, before, pushed)
-    world.say("measure", f"force-push reverted in {took:.1f}s")
+    print(f"force-push reverted in {took:.1f}s; {reader.reads} reads, none with a protected value")
     assert took <= REVERTED_WITHIN, f"reverted after {took:.1f}s"
     world.wait_settled()
     assert readable(world, APP) == 5_000
