@@ -17,6 +17,7 @@ from m4d.cli.context import CliContext, pass_context
 from m4d.cli.gitops import gitops_options, gitops_settings
 from m4d.cli.params import SECONDS
 from m4d.cli.signals import setup_logging, stop_event
+from m4d.errors import PermanentError
 
 if TYPE_CHECKING:
     from m4d.controllers.hub import HubConfig
@@ -212,19 +213,24 @@ def repair(ctx: CliContext, check_only: bool) -> None:
     if ctx.target.kube_context:
         raise click.ClickException("repair is for the embedded stores of a hub directory, not a Kubernetes cluster")
     layout = ctx.target.layout
+    if not layout.root.is_dir():
+        what = "a file, not a directory" if layout.root.exists() else "not there"
+        raise PermanentError(f"hub directory {layout.root} is {what}: there is no store to repair")
     stores = [layout.hub_db, *sorted((layout.root / "members").glob("*.db"))]
-    damaged = 0
+    if not any(p.exists() for p in stores):
+        ctx.console.print(f"{layout.root}: no store to repair", soft_wrap=True)
+    damaged: list[str] = []
     for path in (p for p in stores if p.exists()):
         if check_only:
             problem = check(path)
-            damaged += problem is not None
+            damaged += [str(path.relative_to(layout.root))] if problem is not None else []
             ctx.console.print(f"{path}: {'intact' if problem is None else f'damaged ({problem})'}", soft_wrap=True)
             continue
         report = repair(path)
         if not report.repaired:
             ctx.console.print(f"{path}: intact", soft_wrap=True)
             continue
-        damaged += 1
+        damaged.append(str(path.relative_to(layout.root)))
         kept = ", ".join(f"{n} {kind}" for kind, n in sorted(report.kept.items())) or "nothing"
         ctx.console.print(f"{path}: was damaged ({report.damage})", soft_wrap=True)
         ctx.console.print(f"  kept {kept}; the damaged file is now {report.moved_to}", soft_wrap=True)
@@ -235,7 +241,8 @@ def repair(ctx: CliContext, check_only: bool) -> None:
         if report.unreadable_rows:
             ctx.console.print(f"  {report.unreadable_rows} unreadable rows skipped", soft_wrap=True)
     if check_only and damaged:
-        raise click.ClickException(f"{damaged} damaged store{'s' if damaged > 1 else ''}: run `m4d hub repair`")
+        which = f"store{'s' if len(damaged) > 1 else ''} ({', '.join(damaged)})"
+        raise click.ClickException(f"{len(damaged)} damaged {which}: run `m4d hub repair`")
 
 
 COMMANDS = [hub]

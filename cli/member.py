@@ -10,12 +10,12 @@ from pathlib import Path
 import click
 
 from m4d.cli.context import CliContext, pass_context
-from m4d.cli.params import SECONDS
+from m4d.cli.params import CLUSTER_NAME, SECONDS
 from m4d.cli.signals import setup_logging, stop_event
 
 
 @click.command("agent")
-@click.option("--cluster", required=True, help="Name of the member cluster this agent runs for.")
+@click.option("--cluster", type=CLUSTER_NAME, required=True, help="Name of the member cluster this agent runs for.")
 @click.option(
     "--member-kube-context",
     default=None,
@@ -83,6 +83,22 @@ def agent(
         member.close()
 
 
+def _check_repo(repo: Path | None, branch: str) -> None:
+    """A repository named on the command line must be one, and the branch a valid name (the hub's own
+    repository may not exist yet: the sync waits for its first commit)."""
+    import git  # noqa: PLC0415
+
+    if repo is not None:
+        try:
+            git.Repo(str(repo)).close()
+        except (git.NoSuchPathError, git.InvalidGitRepositoryError):
+            raise click.BadParameter(f"{str(repo)!r} is not a Git repository", param_hint="--repo") from None
+    try:
+        git.Git().check_ref_format("--branch", branch)
+    except git.GitCommandError:
+        raise click.BadParameter(f"{branch!r} is not a valid branch name", param_hint="--branch") from None
+
+
 @click.command("sync")
 @click.option("--once", is_flag=True, help="Apply the repository once and exit.")
 @click.option("--repo", type=click.Path(path_type=Path), help="GitOps repository (default: the hub's gitops.git).")
@@ -104,6 +120,7 @@ def sync(
     from m4d.controllers.sync.local import LocalSync  # noqa: PLC0415
 
     setup_logging(logging.DEBUG if verbose else logging.INFO)
+    _check_repo(repo, branch)
     contexts: dict[str, str] = {}
     for item in member_contexts:
         name, sep, context = item.partition("=")

@@ -7,6 +7,8 @@ from typing import Any
 
 import click
 
+from m4d.api.meta import is_dns_subdomain
+
 
 class Seconds(click.ParamType[float]):
     """A duration in seconds: a finite number above zero (at most a day)."""
@@ -31,3 +33,22 @@ class Seconds(click.ParamType[float]):
 
 SECONDS = Seconds()
 PORT = click.IntRange(0, 65_535)
+
+
+class ClusterName(click.ParamType[str]):
+    """A member cluster's name: what `m4d cluster onboard` accepts, a lowercase RFC 1123 subdomain."""
+
+    name = "name"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
+        if not is_dns_subdomain(str(value)):
+            self.fail(
+                f"{str(value)!r} is no member cluster name: it must be a lowercase RFC 1123 subdomain "
+                "(a-z, 0-9, '-' and '.', starting and ending alphanumeric)",
+                param,
+                ctx,
+            )
+        return str(value)
+
+
+CLUSTER_NAME = ClusterName()

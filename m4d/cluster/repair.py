@@ -79,6 +79,15 @@ def check(path: Path) -> str | None:
     return None if lines == ["ok"] else "; ".join(lines)
 
 
+_CORRUPT, _IOERR = 11, 10  # SQLite's primary result codes for a bad page
+
+
+def _damaged_page(exc: sqlite3.DatabaseError) -> bool:
+    """Whether a query failed on a bad page (rows past it may still be read), not on the file as a whole."""
+    code = (getattr(exc, "sqlite_errorcode", None) or 0) & 0xFF
+    return code in (_CORRUPT, _IOERR) or "malformed" in str(exc)
+
+
 def _rows(conn: sqlite3.Connection, table: str, columns: str, report: RepairReport) -> Iterator[tuple[object, ...]]:
     """Every readable row of `table` in rowid order, stepping over rows on unreadable pages."""
     last, skipped = 0, 0
@@ -88,7 +97,9 @@ def _rows(conn: sqlite3.Connection, table: str, columns: str, report: RepairRepo
                 f"SELECT rowid, {columns} FROM {table} WHERE rowid > ? ORDER BY rowid LIMIT {_BATCH}",  # noqa: S608 - our own names
                 (last,),
             ).fetchall()
-        except sqlite3.DatabaseError:
+        except sqlite3.DatabaseError as exc:
+            if not _damaged_page(exc):  # not a database at all, or no such table: no row can be read
+                return
             last += 1
             skipped += 1
             try:  # a row alone may still be readable

@@ -159,3 +159,16 @@ def test_a_manager_stops_on_a_damaged_store_and_says_so_once(damaged: Path) -> N
         manager.run(stop)  # returns (raising) by itself: nothing retries a damaged store
     assert stop.is_set()
     store.close()
+
+
+@pytest.mark.timeout(60)
+def test_a_file_that_is_no_database_at_all_is_moved_aside_at_once(tmp_path: Path) -> None:
+    """Nothing can be read from it: the salvage does not probe row after row for what is not there."""
+    path = tmp_path / "hub.db"
+    garbage = b"not an SQLite file " * 500
+    path.write_bytes(garbage)
+    report = repair(path)
+    assert report.damage == "file is not a database"
+    assert report.kept == {} and report.lost == []
+    assert report.moved_to is not None and report.moved_to.read_bytes() == garbage
+    assert LocalCluster(path, name="hub").list(MemberCluster).items == []
