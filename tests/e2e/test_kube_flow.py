@@ -22,12 +22,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pyarrow.flight as flight
 import pytest
 
 from m4d.api import Blueprint, BlueprintReport, M4DApplication, M4DModule, M4DStorageAccount, MemberCluster, Plotter
 from m4d.api.common import Endpoint
 from m4d.api.crd import all_crds
-from m4d.api.meta import Resource, find_condition
+from m4d.api.meta import Condition, Resource, find_condition
 from m4d.cluster.kube import KubeCluster
 from m4d.cluster.kube_manifests import CRD_API_VERSION
 from m4d.cluster.rbac import SERVICE_ACCOUNT, agent_user, member_agent_manifests, member_namespace
@@ -37,7 +38,7 @@ from m4d.credentials.local import SecretsFile
 from m4d.demo import services, world
 from m4d.demo.reader import read_asset, refused_without_token
 from m4d.demo.verify import source_table, verify
-from m4d.errors import ConflictError, ForbiddenError, NotFoundError
+from m4d.errors import ConflictError, ForbiddenError, M4DError, NotFoundError
 from tests.testenv.servers import ApiServer, TestEnv
 from tests.testenv.workloads import ClusterNodes, service_address
 
@@ -392,6 +393,67 @@ def test_modules_are_workloads_run_by_their_members(kube: KubeWorld, cluster_nod
     for name in CONTEXTS:  # the agents' processes have started no module
         pid = services.running(kube.paths.hub)[f"agent-{name}"]
         assert _children(pid) == []
+
+
+DENY_FRAUD = """
+policies:
+  - name: fraud-detection-suspended
+    description: Fraud detection is suspended pending review
+    when: {intents: [Fraud Detection]}
+    deny: true
+"""
+
+
+def _refused(endpoint: Endpoint, token: str) -> bool:
+    client = flight.FlightClient(endpoint.url)
+    options = flight.FlightCallOptions(headers=[(b"authorization", f"Bearer {token}".encode())], timeout=5)
+    try:
+        client.get_flight_info(flight.FlightDescriptor.for_path(TX), options)
+    except flight.FlightError:
+        return True
+    finally:
+        client.close()
+    return False
+
+
+def _serves(kube: KubeWorld, name: str, token: str) -> bool:
+    status = kube.app(name).status
+    state = status.asset_states.get(TX) if status is not None and status.ready else None
+    if state is None or state.endpoint is None:
+        return False
+    try:
+        return bool(read_asset(kube.reachable(state.endpoint), token, TX, timeout=10).table.num_rows > 0)
+    except (AssertionError, M4DError, flight.FlightError):
+        return False
+
+
+def _ready(kube: KubeWorld, name: str) -> Condition:
+    status = kube.app(name).status
+    ready = find_condition(status.conditions, "Ready") if status is not None else None
+    return ready or Condition(type="Ready", status="Unknown", reason="NotReported")
+
+
+def test_a_policy_deny_reaches_the_running_application(kube: KubeWorld) -> None:
+    """A data steward adds a deny to the hub's policy directory: no hub resource changes, yet the next
+    Flight request of the application is refused within seconds (the hub notices the file, the plan loses
+    the asset, the member's workload goes); removing the file brings the application back."""
+    name = "fraud-detection"
+    token = read_token(SecretsFile(kube.paths.hub / "secrets.yaml"), "default", name)
+    state = kube.app(name).status.asset_states[TX]  # type: ignore[union-attr]
+    assert state.endpoint is not None
+    endpoint = kube.reachable(state.endpoint)
+    assert not _refused(endpoint, token)
+    deny = kube.paths.hub / "policies" / "zz-deny.yaml"
+    deny.write_text(DENY_FRAUD)
+    started = time.monotonic()
+    try:
+        kube.wait(lambda: _refused(endpoint, token), 90, "the first refused Flight request after the deny")
+        print(f"first refused Flight request {time.monotonic() - started:.1f}s after the deny")
+        kube.wait(lambda: _ready(kube, name).reason == "Denied", 60, "the application shown as denied")
+        assert "fraud-detection-suspended" in _ready(kube, name).message
+    finally:
+        deny.unlink(missing_ok=True)
+    kube.wait(lambda: _serves(kube, name, token), 150, "fraud detection served again once the deny is gone")
 
 
 def test_deleting_an_application_removes_its_workloads(kube: KubeWorld) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import time
 from pathlib import Path
 
@@ -17,7 +18,8 @@ from m4d.connectors.policy import BuiltinPolicyEngine, FybrikPolicyManager, Poli
 from m4d.controllers.application.controller import ApplicationController
 from m4d.errors import InvalidError, NotFoundError, PermanentError, TemporaryError
 from m4d.runtime.manager import Manager
-from tests.integration.governance.fybrik_server import SpecServer
+from tests.integration.governance.conftest import policy_handler
+from tests.integration.governance.fybrik_server import SpecServer, serve
 from tests.unit.governance.scenarios import SCENARIOS
 from tests.unit.governance.world import (
     MODULES,
@@ -182,3 +184,52 @@ def wait_for_condition(hub: LocalCluster, kind: str, timeout: float = 15.0) -> C
             return condition
         time.sleep(0.05)
     raise AssertionError(f"no {kind} condition in time: {app.status}")
+
+
+DENY_FRAUD = """
+policies:
+  - name: stop-fraud-detection
+    description: Fraud detection is suspended
+    when: {intents: [Fraud Detection]}
+    deny: true
+"""
+
+
+def test_a_fybrik_policy_change_reaches_the_application_within_the_recheck_interval(tmp_path: Path) -> None:
+    """A Fybrik connector cannot say when its answers change: the hub asks it again every
+    `connector_recheck` seconds, so a new deny reaches the application within that interval, and its
+    removal too, with no hub resource changed."""
+    policies = tmp_path / "policies"
+    shutil.copytree(SAMPLE_POLICIES, policies)
+    hub = LocalCluster(tmp_path / "hub.db", name="hub")
+    hub.create(MODULES["arrow-flight"])
+    hub.create(cluster("eu-de-1", "eu-de"))
+    hub.create(STORAGE["eu-de-store"])
+    hub.create(application([FIN], "Fraud Detection"))
+    recheck = 2.0
+    with serve(SpecServer("policymanager.spec.yaml", policy_handler(BuiltinPolicyEngine(policies)))) as server:
+        controller = ApplicationController(
+            hub,
+            catalog=FileCatalog(SAMPLE_CATALOG),
+            policy=FybrikPolicyManager(server.url, retry=FAST),
+            revision_poll=0.1,
+            connector_recheck=recheck,
+        )
+        manager = Manager([controller])
+        manager.start()
+        try:
+            assert wait_for_condition(hub, "Ready").reason == "Planned"
+            asked = len(server.requests)
+            (policies / "zz-deny.yaml").write_text(DENY_FRAUD)
+            edited = time.monotonic()
+            denied = wait_for_condition(hub, "Deny", timeout=recheck + 20)
+            assert "stop-fraud-detection" in denied.message
+            assert len(server.requests) > asked  # learnt by asking the connector again
+            # Within the interval plus a reconcile, with room for a loaded machine.
+            assert time.monotonic() - edited < recheck + 15
+            (policies / "zz-deny.yaml").unlink()
+            assert wait_for_condition(hub, "Ready", timeout=recheck + 20).reason == "Planned"
+        finally:
+            manager.stop()
+            controller.close()
+            hub.close()
