@@ -107,7 +107,7 @@ def hub(tmp_path: Path) -> Iterator[LocalCluster]:
     store.close()
 
 
-def eventually(check: Callable[[], bool], timeout: float = 20.0) -> None:
+def eventually(check: Callable[[], bool], timeout: float = 60.0) -> None:
     deadline = time.monotonic() + timeout
     while not check():
         assert time.monotonic() < deadline, "not within the deadline"
