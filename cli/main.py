@@ -17,6 +17,7 @@ import click
 
 from m4d import __version__
 from m4d.cli.context import CliContext
+from m4d.cli.signals import verbose_requested
 from m4d.cluster.connect import Target
 from m4d.errors import M4DError
 
@@ -84,12 +85,6 @@ for _name in COMMANDS:
 INTERNAL_ERROR = 70
 
 
-def _verbose(argv: list[str]) -> bool:
-    """`-v` anywhere among the options (the global one, or a command's own)."""
-    words = argv[: argv.index("--")] if "--" in argv else argv
-    return any(w in ("-v", "--verbose") for w in words)
-
-
 def main() -> None:
     try:
         cli.main(standalone_mode=False)
@@ -113,8 +108,8 @@ def main() -> None:
         click.secho(f"error: {exc.strerror or exc}{where}", fg="red", err=True)
         sys.exit(1)
     except Exception as exc:
-        if _verbose(sys.argv[1:]):
+        if verbose_requested(sys.argv[1:]):
             traceback.print_exc()
-        hint = "" if _verbose(sys.argv[1:]) else "; run again with -v to see where"
+        hint = "" if verbose_requested(sys.argv[1:]) else "; run again with -v to see where"
         click.secho(f"internal error (a bug): {type(exc).__name__}: {exc}{hint}", fg="red", err=True)
         sys.exit(INTERNAL_ERROR)
