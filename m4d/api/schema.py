@@ -137,3 +137,21 @@ def validate_object(info: KindInfo, obj: dict[str, Any], what: str | None = None
         raise InvalidError(what or f"{info.kind} {name or '(unnamed)'}", errors)
     checked["metadata"] = obj["metadata"]
     return dict(checked)
+
+
+def validate_status(info: KindInfo, stored: dict[str, Any], status: Any, what: str) -> dict[str, Any]:
+    """`stored` (an object this store accepted) with `status` in place of its own: only the status is
+    checked (nothing else changed), against the same schema as `validate_object`; or InvalidError."""
+    errors: list[FieldError] = []
+    sub: Schema | None = (_schema(info).get("properties") or {}).get("status")
+    body = {k: v for k, v in stored.items() if k != "status"}
+    if sub is None:
+        if status is not None:
+            errors.append(FieldError("status", "unknown field"))
+    elif status is not None:
+        body["status"] = _check(sub, status, "status", errors)
+    elif "default" in sub:
+        body["status"] = copy.deepcopy(sub["default"])
+    if errors:
+        raise InvalidError(what, errors)
+    return body

@@ -24,7 +24,7 @@ from typing import Any
 
 from m4d.api.meta import Resource, format_time, utcnow
 from m4d.api.registry import KindInfo, kind_info
-from m4d.api.schema import validate_object
+from m4d.api.schema import validate_object, validate_status
 from m4d.api.strict import OBJECT_BYTES
 from m4d.cluster.interface import Cluster, EventType, R, ResourceList, WatchStream
 from m4d.cluster.local_watch import LocalWatch, Tail
@@ -490,9 +490,8 @@ class LocalCluster(Cluster):
             if current is None:
                 raise self._missing(info, obj.name, ns)
             self._check_precondition(info, obj, current)
-            candidate = {**current, "status": obj.status.wire() if obj.status is not None else None}  # type: ignore[attr-defined]
-            candidate = {k: v for k, v in candidate.items() if v is not None}
-            checked = validate_object(info, candidate, f"{info.kind} {obj.name} status")
+            status = obj.status.wire() if obj.status is not None else None  # type: ignore[attr-defined]
+            checked = validate_status(info, current, status, f"{info.kind} {obj.name} status")
             checked["metadata"] = dict(current["metadata"])
             stored = self._store_change(db, info, ns, current, checked)
         self._notify()

@@ -118,6 +118,19 @@ def test_status_write_with_stale_resource_version_conflicts(cluster: Cluster, ns
         cluster.update_status(app)
 
 
+def test_invalid_status_is_rejected_naming_the_field_and_nothing_changes(cluster: Cluster) -> None:
+    name = unique("mc")
+    mc = cluster.create(member(name))
+    cond = Condition(type="Ready", status="True", reason="Heartbeat", message="agent alive")
+    bad = cond.model_copy(update={"status": "Maybe"})  # past the model's own check, as a foreign client would
+    mc.status = MemberClusterStatus(conditions=[bad], applied_revision="abc")
+    with pytest.raises(InvalidError) as caught:
+        cluster.update_status(mc)
+    assert "status.conditions[0].status" in str(caught.value)
+    assert cluster.get(MemberCluster, name).status is None
+    cluster.delete(MemberCluster, name)
+
+
 def test_status_conditions_round_trip(cluster: Cluster) -> None:
     name = unique("mc")
     mc = cluster.create(member(name))
