@@ -8,11 +8,14 @@ access to the application's assets in each module's configuration; the data user
 
 from __future__ import annotations
 
+import copy
 import fcntl
 import os
 import secrets
 import tempfile
+import threading
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -36,20 +39,75 @@ def read_token(store: CredentialStore, namespace: str, name: str) -> str:
     return entry(store.resolve(token_ref(namespace, name)), token_ref(namespace, name), [TOKEN_ENTRY])
 
 
+@dataclass
+class _Known:
+    """What this process last wrote to a secrets file: the file's identity after the write, its content,
+    and each top-level entry's YAML with the value it was made from."""
+
+    stamp: tuple[int, int, int]
+    data: dict[str, Any]
+    blocks: dict[str, tuple[Any, str]] = field(default_factory=dict)
+
+
+_KNOWN: dict[Path, _Known] = {}
+_KNOWN_LOCK = threading.Lock()
+
+
+def _stamp(path: Path) -> tuple[int, int, int] | None:
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        return None
+    return (st.st_ino, st.st_mtime_ns, st.st_size)
+
+
+def _dump(data: dict[str, Any], known: _Known | None) -> tuple[str, dict[str, tuple[Any, str]]]:
+    """The file's YAML, as `yaml.dump(data, sort_keys=True)` writes it: the top-level entries are
+    independent blocks, so an entry whose value did not change keeps the text it had."""
+    before = known.blocks if known is not None else {}
+    blocks: dict[str, tuple[Any, str]] = {}
+    for key in sorted(data):
+        value = data[key]
+        kept = before.get(key)
+        if kept is not None and kept[0] == value:
+            blocks[key] = kept
+        else:
+            text = yaml.dump({key: value}, Dumper=_Dumper, sort_keys=True)
+            blocks[key] = (copy.deepcopy(value), text)
+    return "".join(text for _, text in blocks.values()) if blocks else yaml.dump({}, Dumper=_Dumper), blocks
+
+
 def _edit_file(path: Path, change: Callable[[dict[str, Any]], bool]) -> bool:
     """Apply `change` to a local secrets file under a lock; write it back (atomically, owner-only) if it
-    says it changed something. Readers never see half a file; concurrent writers wait for each other."""
+    says it changed something. Readers never see half a file; concurrent writers wait for each other.
+    A file no one changed since this process wrote it is not read again, and only entries that changed
+    are turned into YAML again: an edit of a file of thousands of tokens costs little more than writing it."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with (path.parent / f".{path.name}.lock").open("a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        data = (yaml.load(path.read_text(), Loader=_Loader) if path.exists() else None) or {}  # noqa: S506 - safe
+        with _KNOWN_LOCK:
+            known = _KNOWN.pop(path, None)
+        stamp = _stamp(path)
+        if known is not None and known.stamp == stamp:
+            data = known.data
+        else:
+            known = None
+            data = (yaml.load(path.read_text(), Loader=_Loader) if stamp else None) or {}  # noqa: S506 - safe
         if not change(data):
+            if known is not None:
+                with _KNOWN_LOCK:
+                    _KNOWN[path] = known
             return False
+        text, blocks = _dump(data, known)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
         with os.fdopen(fd, "w") as out:
-            yaml.dump(data, out, Dumper=_Dumper, sort_keys=True)
+            out.write(text)
         Path(tmp).chmod(0o600)
         Path(tmp).replace(path)
+        written = _stamp(path)
+        if written is not None:
+            with _KNOWN_LOCK:
+                _KNOWN[path] = _Known(written, data, blocks)
         return True
 
 
