@@ -46,6 +46,7 @@ from m4d.controllers.application.revisions import RECHECK
 from m4d.controllers.application.tokens import TokenController
 from m4d.controllers.plotter.controller import PlotterController
 from m4d.controllers.registry.liveness import ClusterRegistry
+from m4d.credentials.local import SecretsFile
 from m4d.errors import InvalidError
 from m4d.generator.settings import GitOpsSettings
 from m4d.git.host import HostSettings
@@ -158,6 +159,7 @@ def build_hub(hub: Cluster, config: HubConfig) -> HubControllers:
         taxonomy=taxonomy,
         resync_after=config.resync_after,
         connector_recheck=config.connector_recheck,
+        storage_credentials=SecretsFile(config.secrets_file) if config.secrets_file is not None else None,
     )
     heartbeat = timedelta(seconds=config.heartbeat_timeout)
     grace = timedelta(seconds=config.offline_grace)

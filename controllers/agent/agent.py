@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import shutil
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -167,10 +168,34 @@ class BlueprintAgent(Controller[Blueprint]):
                 self.supervisor.stop(key)
         if self.modules is not None:
             self.modules.remove(obj, keep={m.name for m in run.spec.modules})
+        self._discard(obj, keep={m.name for m in run.spec.modules})
         # Reported as what runs: the last signed version's digest, with the refusal among the errors.
         self._report(run if verdict.run is not None else obj, states, verdict.refusal)
         status = self._status(obj, states, verdict.refusal)
         return Outcome(status=status, requeue_after=WAIT_RETRY if waiting else None)
+
+    def _discard(self, bp: Blueprint, keep: set[str]) -> None:
+        """Remove the working directories of the Blueprint's instances not in `keep`, once stopped: an
+        embedded member keeps nothing on disk of an instance that is gone (configuration, log, ready file)."""
+        if self.modules is not None:
+            return  # a Kubernetes member's instances live in its workloads
+        base = self.settings.workdir / (bp.metadata.namespace or "default") / bp.name
+        if not base.is_dir():
+            return
+        for instance in sorted(base.iterdir()):
+            if (
+                instance.name not in keep
+                and instance.is_dir()
+                and self.supervisor.pid(self._key(bp, instance.name)) is None
+            ):
+                shutil.rmtree(instance, ignore_errors=True)
+        if not keep:
+            with contextlib.suppress(OSError):  # empty now, unless something is still there to look at
+                base.rmdir()
+
+    @staticmethod
+    def _key(bp: Blueprint, instance: str) -> str:
+        return f"{bp.metadata.namespace}/{bp.name}/{instance}"
 
     def _run(self, bp: Blueprint, module: BlueprintModule, config_text: str, protocol: str) -> ModuleState:
         if self.modules is None:
@@ -235,6 +260,7 @@ class BlueprintAgent(Controller[Blueprint]):
                 self.supervisor.stop(key)
         if self.modules is not None:
             self.modules.remove(obj, keep=set())
+        self._discard(obj, keep=set())
         self.trust.forget(obj)
         with contextlib.suppress(NotFoundError):  # already gone is what we want
             self.hub.delete(BlueprintReport, obj.name, report_namespace(self.settings.cluster))

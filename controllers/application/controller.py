@@ -16,6 +16,7 @@ Waits, never sleeps: a temporary connector failure is a condition plus a growing
 from __future__ import annotations
 
 import contextlib
+import logging
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -26,23 +27,30 @@ from m4d.api.cluster import MemberCluster
 from m4d.api.meta import GROUP_VERSION, OwnerReference, Resource, utcnow
 from m4d.api.module import M4DModule
 from m4d.api.plotter import Plotter
+from m4d.api.report import BlueprintReport
 from m4d.api.storage import M4DStorageAccount
 from m4d.connectors.catalog.interface import Catalog
 from m4d.connectors.policy.interface import PolicyManager
 from m4d.controllers.application.candidates import cluster_offline, module_unready
 from m4d.controllers.application.gather import evaluate
+from m4d.controllers.application.leftovers import delete_copies
 from m4d.controllers.application.planner import Plan
 from m4d.controllers.application.revisions import POLL, RECHECK, RevisionWatch
 from m4d.controllers.application.status import application_status, failing_since
 from m4d.controllers.registry.liveness import cluster_lost
+from m4d.credentials import CredentialStore
 from m4d.errors import NotFoundError
 from m4d.runtime.controller import Controller, ObjectKey, Outcome, Watch
 from m4d.taxonomy import Taxonomy, default_taxonomy
+
+log = logging.getLogger("m4d.controllers.application")
 
 FIELD_MANAGER = "m4d-application-controller"
 FINALIZER = "app.m4d.dev/plotter"
 APPLICATION_LABEL = "app.m4d.dev/application"
 # Outcomes that a catalog or policy manager may change without any hub resource changing.
+# A deleted application waits for its modules to stop before its copies go: how often it looks.
+FINALIZE_POLL = 1.0
 RECHECK_REASONS = frozenset({"AssetNotFound", "CatalogError", "PolicyManagerError", "InvalidPolicyAction"})
 
 
@@ -59,6 +67,8 @@ class ApplicationController(Controller[M4DApplication]):
     # tell theirs asked again every `connector_recheck` seconds (revisions.py). None: not watched.
     revision_poll: float | None = field(default=POLL, kw_only=True)
     connector_recheck: float = field(default=RECHECK, kw_only=True)
+    # Where the credentials of storage accounts are (to delete a deleted application's copies).
+    storage_credentials: CredentialStore | None = field(default=None, kw_only=True)
 
     def __post_init__(self) -> None:
         self.kind = M4DApplication
@@ -184,8 +194,22 @@ class ApplicationController(Controller[M4DApplication]):
         return self.resync_after
 
     def finalize(self, obj: M4DApplication) -> Outcome:
+        """The Plotter goes (its Blueprints leave Git, the members stop their modules); once no member
+        that can still answer runs a module of the application, its copies leave the storage accounts."""
         self._delete_plotter(obj)
+        if self._current_plotter(obj) is not None or self._still_running(obj):
+            return Outcome(requeue_after=FINALIZE_POLL)
+        accounts = self.read.list(M4DStorageAccount)
+        removed = delete_copies(accounts, obj.namespace or "default", obj.name, self.storage_credentials)
+        for where in removed:
+            log.info("%s: its copies in %s deleted", obj.key, where)
         return Outcome()
+
+    def _still_running(self, app: M4DApplication) -> bool:
+        """A member not Lost still reports a Blueprint of the application (its modules may still write)."""
+        alive = {c.name for c in self.read.list(MemberCluster) if not cluster_lost(c)}
+        reports = self.cluster.list(BlueprintReport).items
+        return any(r.spec.application.uid == app.metadata.uid and r.spec.cluster in alive for r in reports)
 
     def close(self) -> None:
         self.catalog.close()
