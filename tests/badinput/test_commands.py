@@ -27,7 +27,7 @@ class Case:
     code: int = 1
     files: dict[str, bytes] = field(default_factory=dict)  # in the working directory
     hub_files: dict[str, bytes] = field(default_factory=dict)  # in the hub directory
-    hub: str = "baseline"  # baseline | file | corrupt | db-is-directory | truncated
+    hub: str = "baseline"  # baseline | file | corrupt | member-corrupt | db-is-directory | truncated
 
 
 def case(id: str, *args: str, says: tuple[str, ...], code: int = 1, **extra: object) -> Case:
@@ -85,6 +85,23 @@ def _hub_dirs() -> list[Case]:
             "--check",
             says=("1 damaged store (hub.db): run `m4d hub repair`",),
             hub="corrupt",
+        ),
+        case(
+            "member-store-corrupt-agent",
+            "agent",
+            "--cluster",
+            "m1",
+            says=("cluster store", "members/m1.db is not a store (not an SQLite database)", "m4d hub repair"),
+            hub="member-corrupt",
+        ),
+        case(
+            "member-store-corrupt-blueprints",
+            "get",
+            "blueprints",
+            "--cluster",
+            "m1",
+            says=("members/m1.db is not a store (not an SQLite database)",),
+            hub="member-corrupt",
         ),
         case("hub-db-is-directory", "get", "mc", says=("cluster store", "hub.db", "cannot"), hub="db-is-directory"),
         case("hub-db-truncated", "get", "mc", says=("cluster store", "hub.db"), hub="truncated"),
@@ -470,6 +487,10 @@ def prepare(kind: str, base: Path, hub: Path) -> None:
         case "corrupt":
             hub.mkdir()
             (hub / "hub.db").write_bytes(b"garbage, not SQLite" * 100)
+        case "member-corrupt":
+            shutil.copytree(base, hub)
+            (hub / "members").mkdir(exist_ok=True)
+            (hub / "members" / "m1.db").write_bytes(b"garbage, not SQLite" * 100)
         case "db-is-directory":
             (hub / "hub.db").mkdir(parents=True)
         case "truncated":
