@@ -29,7 +29,7 @@ from m4d.connectors.policy.interface import PolicyManager
 from m4d.connectors.policy.model import PolicyDecision, PolicyRequest
 from m4d.controllers.application.candidates import Failure
 from m4d.controllers.application.enforceable import asset_id_problem
-from m4d.controllers.application.planner import Plan, plan
+from m4d.controllers.application.planner import Plan, plan_in, world
 from m4d.controllers.application.setting import AnswerKey
 from m4d.errors import NotFoundError, PermanentError, TemporaryError
 from m4d.taxonomy import Taxonomy
@@ -112,8 +112,9 @@ def evaluate(
     # An id the modules cannot serve is not worth a catalog question (the planner reports it).
     assets = fetch_assets(catalog, [d.data_set_id for d in app.spec.data if asset_id_problem(d.data_set_id) is None])
     oracle = PolicyOracle(policy)
+    hub = world(app, modules, clusters, storage, taxonomy, placed)
     for _ in range(MAX_ROUNDS):
-        result = plan(app, assets, oracle.answers, modules, clusters, storage, taxonomy, placed)
+        result = plan_in(app, assets, oracle.answers, hub, taxonomy)
         if not result.unanswered:
             break
         for request in result.unanswered:

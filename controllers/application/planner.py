@@ -139,6 +139,31 @@ def _keys(app: M4DApplication) -> list[str]:
     return [d.data_set_id if counts[d.data_set_id] == 1 else f"{d.data_set_id} ({d.flow})" for d in app.spec.data]
 
 
+@dataclass(frozen=True)
+class World:
+    """The hub's resources as the planner uses them for one application: sorted, those that cannot be
+    used set aside (and noted), and where its workload may run."""
+
+    modules: list[M4DModule]
+    clusters: list[MemberCluster]
+    storage: list[M4DStorageAccount]
+    notes: list[Consideration]
+    workload: list[MemberCluster] | Failure
+
+
+def world(
+    app: M4DApplication,
+    modules: Sequence[M4DModule],
+    clusters: Sequence[MemberCluster],
+    storage: Sequence[M4DStorageAccount],
+    taxonomy: Taxonomy,
+    placed: frozenset[str] = frozenset(),
+) -> World:
+    """`placed`: the clusters the application's current Plotter runs on (kept while merely Offline)."""
+    usable_modules, usable_clusters, usable_storage, notes = _usable(app, modules, clusters, storage, taxonomy, placed)
+    return World(usable_modules, usable_clusters, usable_storage, notes, _workload(app, usable_clusters, clusters))
+
+
 def plan(
     app: M4DApplication,
     assets: Mapping[str, AssetInfo | Failure],
@@ -149,14 +174,23 @@ def plan(
     taxonomy: Taxonomy,
     placed: frozenset[str] = frozenset(),
 ) -> Plan:
-    """`placed`: the clusters the application's current Plotter runs on (kept while merely Offline)."""
-    usable_modules, usable_clusters, usable_storage, notes = _usable(app, modules, clusters, storage, taxonomy, placed)
-    workload = _workload(app, usable_clusters, clusters)
+    return plan_in(app, assets, answers, world(app, modules, clusters, storage, taxonomy, placed), taxonomy)
+
+
+def plan_in(
+    app: M4DApplication,
+    assets: Mapping[str, AssetInfo | Failure],
+    answers: Mapping[AnswerKey, PolicyDecision | Failure],
+    hub: World,
+    taxonomy: Taxonomy,
+) -> Plan:
+    """The plan in a `world` already prepared (what stays the same from one round of answers to the next)."""
+    workload = hub.workload
     app_errors = check_application(taxonomy, app)
     decide = Answers(answers)
     records: list[AssetRecord] = []
     for index, (key, data) in enumerate(zip(_keys(app), app.spec.data, strict=True)):
-        record = AssetRecord(key=key, index=index, data=data, considerations=list(notes))
+        record = AssetRecord(key=key, index=index, data=data, considerations=list(hub.notes))
         records.append(record)
         interface_errors = check_data_interface(taxonomy, app, index)
         answer = assets.get(data.data_set_id)
@@ -173,7 +207,7 @@ def plan(
             failure = answer or Failure("AssetNotFound", f"the catalog was not asked about {data.data_set_id!r}")
             record.error(failure.reason, failure.message, failure.temporary)
         else:
-            setting = Setting(app, decide, usable_modules, usable_clusters, usable_storage, workload, notes)
+            setting = Setting(app, decide, hub.modules, hub.clusters, hub.storage, workload, hub.notes)
             FlowPlanner(setting, record, answer).run()
     keep = any(r.temporary for r in records)
     plotter = None if keep else plotter_spec(app, records)

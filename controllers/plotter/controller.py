@@ -51,6 +51,10 @@ SYNC_CLUSTER_GONE = "Sync: a member cluster was removed from the hub."
 FINALIZE_CHECK = 30.0
 
 
+def _clusters_key(clusters: Sequence[MemberCluster]) -> str:
+    return "|".join(f"{c.name}:{c.metadata.generation}:{c.metadata.uid}" for c in clusters)
+
+
 @dataclass
 class PlotterController(Controller[Plotter]):
     """`PlotterController(hub, writer, config)`, or `PlotterController.for_hub(hub, settings)`."""
@@ -62,6 +66,8 @@ class PlotterController(Controller[Plotter]):
     commit_window: float = 0.2  # direct mode: changes arriving within this long share a commit
     drift_interval: float = 2.0  # direct mode: seconds between looks at the branch head (0: at writes only)
     _cluster_files: tuple[str, Rendered] | None = field(init=False, default=None)
+    # Plotter → (what it was rendered from, its change) while the change waits to be written.
+    _rendered: dict[ObjectKey, tuple[tuple[object, ...], Change]] = field(init=False, default_factory=dict)
     loop: CommitLoop = field(init=False)
 
     def __post_init__(self) -> None:
@@ -144,7 +150,7 @@ class PlotterController(Controller[Plotter]):
 
     def _registrations(self, clusters: Sequence[MemberCluster]) -> Rendered:
         """The cluster folders and Argo CD objects, rendered again only when a cluster spec changed."""
-        key = "|".join(f"{c.name}:{c.metadata.generation}:{c.metadata.uid}" for c in clusters)
+        key = _clusters_key(clusters)
         if self._cluster_files is None or self._cluster_files[0] != key:
             self._cluster_files = (key, render_clusters(clusters, self.config))
         return self._cluster_files[1]
@@ -175,6 +181,21 @@ class PlotterController(Controller[Plotter]):
             log.info("full sync left %s as it is: %s", key, error)
         return result
 
+    def _change(
+        self, key: ObjectKey, obj: Plotter, clusters: Sequence[MemberCluster], registrations: Rendered, review: bool
+    ) -> Change:
+        """The Plotter's change, rendered once while it waits for the commit loop: the reconcile that
+        finds it written renders the same Plotter on the same clusters, so it reuses the render."""
+        if review:
+            return plotter_change(obj, clusters, self.config, registrations)
+        stamp = (obj.metadata.uid, obj.metadata.generation, _clusters_key(clusters), id(registrations))
+        known = self._rendered.get(key)
+        if known is not None and known[0] == stamp:
+            return known[1]
+        change = plotter_change(obj, clusters, self.config, registrations)
+        self._rendered[key] = (stamp, change)
+        return change
+
     def _written(self, key: ObjectKey, change: Change) -> Written | None:
         """The write of exactly this change, if done; else the change goes to the commit loop."""
         done = self.loop.written(str(key), change_digest(change))
@@ -187,16 +208,18 @@ class PlotterController(Controller[Plotter]):
         review = self.writer.mode == "review"
         # In review mode a Plotter's pull request holds its Blueprints only; registrations have their own.
         registrations = Rendered() if review else self._registrations(clusters)
-        change = plotter_change(obj, clusters, self.config, registrations)
+        key = ObjectKey.of(obj)
+        change = self._change(key, obj, clusters, registrations, review)
         if review:
             result = self.writer.write(replace(change, applications=self._application(obj)))
             if result.foreign:
                 log.info("%s: the branch was moved by another writer; a full sync follows", obj.key)
                 self.loop.schedule_sync(SYNC_FOREIGN)
         else:
-            done = self._written(ObjectKey.of(obj), change)
+            done = self._written(key, change)
             if done is None:
                 return Outcome()  # the commit loop wakes it once the change is written
+            self._rendered.pop(key, None)
             if done.error is not None:
                 raise done.error
             assert done.result is not None
@@ -225,6 +248,7 @@ class PlotterController(Controller[Plotter]):
         return still
 
     def finalize(self, obj: Plotter) -> Outcome:
+        self._rendered.pop(ObjectKey.of(obj), None)
         app = obj.spec.application
         heirs = [
             p.key

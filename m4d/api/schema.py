@@ -139,6 +139,22 @@ def validate_object(info: KindInfo, obj: dict[str, Any], what: str | None = None
     return dict(checked)
 
 
+def validate_unchanged_spec(info: KindInfo, obj: dict[str, Any], stored: dict[str, Any]) -> dict[str, Any] | None:
+    """`obj` if all but its metadata (and status) equals `stored`, an object this store accepted, and its
+    metadata is valid; None if anything else differs (validate the whole object then). A finalizer or a
+    label written to an object does not check its whole spec again."""
+    same = ("apiVersion", "kind", "metadata", "status")
+    if obj.get("apiVersion") != info.api_version or obj.get("kind") != info.kind:
+        return None
+    if {k: v for k, v in obj.items() if k not in same} != {k: v for k, v in stored.items() if k not in same}:
+        return None
+    errors: list[FieldError] = []
+    check_metadata(obj.get("metadata"), info.namespaced, errors)
+    if errors:
+        raise InvalidError(f"{info.kind} {obj['metadata'].get('name') or '(unnamed)'}", errors)
+    return obj
+
+
 def validate_status(info: KindInfo, stored: dict[str, Any], status: Any, what: str) -> dict[str, Any]:
     """`stored` (an object this store accepted) with `status` in place of its own: only the status is
     checked (nothing else changed), against the same schema as `validate_object`; or InvalidError."""

@@ -24,7 +24,7 @@ from typing import Any
 
 from m4d.api.meta import Resource, format_time, utcnow
 from m4d.api.registry import KindInfo, kind_info
-from m4d.api.schema import validate_object, validate_status
+from m4d.api.schema import validate_object, validate_status, validate_unchanged_spec
 from m4d.api.strict import OBJECT_BYTES
 from m4d.cluster.interface import Cluster, EventType, R, ResourceList, WatchStream
 from m4d.cluster.local_watch import LocalWatch, Tail
@@ -278,6 +278,16 @@ class LocalCluster(Cluster):
             raise InvalidError(f"{info.kind} {obj.name}", [FieldError("kind", f"expected {info.kind}")])
         return validate_object(info, obj.wire())
 
+    def _validated_update(self, info: KindInfo, ns: str, obj: Resource) -> dict[str, Any]:
+        """As `_validated`; when only metadata changes from what is stored, only the metadata is checked."""
+        if type(obj) is not info.model:
+            raise InvalidError(f"{info.kind} {obj.name}", [FieldError("kind", f"expected {info.kind}")])
+        wire = obj.model_copy(update={"status": None}).wire()
+        with self._guard():
+            stored = self._row(self._conn(), info, ns, obj.name)
+        checked = validate_unchanged_spec(info, wire, stored) if stored is not None else None
+        return checked if checked is not None else validate_object(info, wire)
+
     # -- reads ----------------------------------------------------------------------------------
 
     def get(self, kind: type[R], name: str, namespace: str | None = None) -> R:
@@ -453,7 +463,7 @@ class LocalCluster(Cluster):
     def _update(self, obj: R, *, dry_run: bool = False) -> R:
         info = kind_info(type(obj))
         ns = self._ns(info, obj.metadata.namespace)
-        new = self._validated(info, obj.model_copy(update={"status": None}))
+        new = self._validated_update(info, ns, obj)
         with self._tx(dry_run) as db:
             current = self._row(db, info, ns, obj.name)
             if current is None:

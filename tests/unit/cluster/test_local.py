@@ -9,7 +9,7 @@ import pytest
 
 from m4d.api import M4DApplication
 from m4d.cluster.local import LocalCluster
-from m4d.errors import ConflictError, GoneError
+from m4d.errors import ConflictError, GoneError, InvalidError
 from tests.factories import application
 
 
@@ -76,3 +76,22 @@ def test_compacted_history_is_gone(tmp_path: Path) -> None:
     events = [e for e in store.watch(M4DApplication, resource_version=str(recent), timeout=0.1) if e.object]
     assert len(events) == 10
     store.close()
+
+
+def test_an_update_of_metadata_alone_still_has_its_metadata_checked(tmp_path: Path) -> None:
+    store = LocalCluster(tmp_path / "s.db")
+    try:
+        app = store.create(application("a"))
+        app.metadata.finalizers = ["example.com/mine"]
+        app = store.update(app)
+        assert app.metadata.finalizers == ["example.com/mine"] and app.metadata.generation == 1
+        app.metadata.labels = {"tier": "not a valid label value!"}
+        with pytest.raises(InvalidError, match=r"metadata\.labels"):
+            store.update(app)
+        app.metadata.labels = {}
+        info = app.spec.app_info.model_copy(update={"intent": ""})  # past the model's check, as on the wire
+        changed = app.model_copy(update={"spec": app.spec.model_copy(update={"app_info": info})})
+        with pytest.raises(InvalidError, match=r"spec\.appInfo\.intent"):
+            store.update(changed)  # a spec change is checked whole
+    finally:
+        store.close()
