@@ -8,6 +8,8 @@ exits.
 
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
 import sys
 import time
@@ -83,9 +85,15 @@ def test_nothing_is_left_for_the_interpreter_to_warn_about_at_exit(tmp_path: Pat
 
 
 def test_the_end_of_the_run_finds_a_popen_nobody_waited_for() -> None:
-    """The session's own check (tests/testenv/reaped.py) would fail the run for what the tests above avoid."""
+    """The session's own check (tests/testenv/reaped.py) would fail the run for what the tests above avoid:
+    a process that ended, its Popen still holding no exit status."""
     child = subprocess.Popen(["sleep", "30"])
     try:
+        assert not any(f"pid {child.pid} " in line for line in unreaped())  # running: not (yet) a leak
+        os.kill(child.pid, signal.SIGKILL)  # as stop_all used to: killed, never waited for
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not any(f"pid {child.pid} (sleep 30)" in x for x in unreaped()):
+            time.sleep(0.05)
         assert any(f"pid {child.pid} (sleep 30)" in line for line in unreaped())
     finally:
         child.kill()
