@@ -32,7 +32,7 @@ import sys
 import tempfile
 import threading
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -108,6 +108,14 @@ class Done:
     peak_rss_mb: float
     hub_cpu: float  # seconds of CPU: the hub's process and the git commands it ran
     sync_cpu: float  # the sync process and its git commands
+    cleanup: Cleanup | None = None
+
+
+@dataclass
+class Cleanup:
+    seconds: float
+    left: dict[str, int]  # what is still there when the time ran out (nothing when settled)
+    requests: dict[str, int] = field(default_factory=dict)  # the hub's API requests meanwhile
 
 
 def _query(db: Path, sql: str) -> Any:
@@ -140,6 +148,54 @@ def _settled(db: Path, repo: Path, apps: int) -> tuple[bool, int]:
     return behind == 0, plotters
 
 
+def _leftovers(db: Path, repo: Path, secrets: Path) -> dict[str, int]:
+    """What deleting every application must remove: the applications and Plotters, their Blueprints in
+    the GitOps repository (and on every member: each applied the branch head), their access tokens."""
+    apps, plotters = _query(
+        db, "SELECT count(*) FILTER (WHERE kind='M4DApplication'), count(*) FILTER (WHERE kind='Plotter') FROM objects"
+    )
+    files = subprocess.run(
+        ["git", "--git-dir", str(repo), "ls-tree", "-r", "--name-only", "main", "clusters"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    head = subprocess.run(
+        ["git", "--git-dir", str(repo), "rev-parse", "main"], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    behind = _query(
+        db,
+        "SELECT count(*) FROM objects WHERE kind='MemberCluster' AND "
+        f"coalesce(json_extract(body,'$.status.appliedRevision'), '') != '{head}'",
+    )[0]
+    tokens = yaml.safe_load(secrets.read_text()) if secrets.exists() else {}
+    left = {
+        "applications": apps,
+        "Plotters": plotters,
+        "Blueprint files": sum("/blueprints/" in f for f in files),
+        "members behind": behind,
+        "access tokens": sum(k.startswith("m4d/applications/") for k in tokens or {}),
+    }
+    return {k: v for k, v in left.items() if v}
+
+
+def clean_up(layout: HubLayout, apps: list[M4DApplication], limit: float = 600.0) -> Cleanup:
+    """Delete every application at once; until nothing of them is left (or `limit` seconds)."""
+    user = LocalCluster(layout.hub_db, name="hub")
+    start = time.monotonic()
+    deleter = threading.Thread(target=lambda: [user.delete(M4DApplication, a.name, a.namespace) for a in apps])
+    deleter.start()
+    try:
+        while True:
+            time.sleep(POLL)
+            left = _leftovers(layout.hub_db, layout.gitops_repo, layout.secrets_file)
+            if (not left and not deleter.is_alive()) or time.monotonic() - start > limit:
+                return Cleanup(time.monotonic() - start, left)
+    finally:
+        deleter.join()
+        user.close()
+
+
 def _commits(repo: Path) -> int:
     count = ["git", "--git-dir", str(repo), "rev-list", "--count", "main"]
     out = subprocess.run(count, check=False, capture_output=True, text=True)
@@ -166,7 +222,9 @@ def _status_mb(field: str) -> float:
     return 0.0
 
 
-def run_hub(paths: world.DemoPaths, settings: GitOpsSettings, apps: list[M4DApplication], workers: int) -> Done:
+def run_hub(
+    paths: world.DemoPaths, settings: GitOpsSettings, apps: list[M4DApplication], workers: int, cleanup: bool
+) -> Done:
     layout = HubLayout(paths.hub)
     hub = LocalCluster(layout.hub_db, name="hub")
     config = replace(HubConfig.load(layout), gitops=settings, workers=workers)
@@ -209,7 +267,7 @@ def run_hub(paths: world.DemoPaths, settings: GitOpsSettings, apps: list[M4DAppl
         reconciles = {
             r.controller.name: r.stats.reconciles - reconciles_before[r.controller.name] for r in manager.runners
         }
-        return Done(
+        done = Done(
             seconds=seconds,
             applications=len(apps),
             plotters=plotters,
@@ -223,6 +281,11 @@ def run_hub(paths: world.DemoPaths, settings: GitOpsSettings, apps: list[M4DAppl
             hub_cpu=hub_cpu,
             sync_cpu=sync_cpu,
         )
+        if cleanup:
+            before = dict(hub.requests)
+            done.cleanup = clean_up(layout, apps)
+            done.cleanup.requests = {k: v - before.get(k, 0) for k, v in hub.requests.items() if v - before.get(k, 0)}
+        return done
     finally:
         stop.set()
         manager.stop()
@@ -259,6 +322,7 @@ def main() -> None:
     parser.add_argument("--apps", type=int, nargs="+", default=[500])
     parser.add_argument("--members", type=int, nargs="+", default=[2])
     parser.add_argument("--workers", type=int, default=4)
+    parser.add_argument("--cleanup", action="store_true", help="then delete every application, timed")
     args = parser.parse_args()
     results: list[tuple[int, int, Done, float]] = []
     for members in args.members:
@@ -267,7 +331,7 @@ def main() -> None:
             with tempfile.TemporaryDirectory() as tmp:
                 paths, settings = prepare(Path(tmp) / "hub", members)
                 apps = applications(paths, count)
-                done = run_hub(paths, settings, apps, args.workers)
+                done = run_hub(paths, settings, apps, args.workers, args.cleanup)
                 base, base_cpu = baseline(Path(tmp), apps)
             results.append((count, members, done, base))
             load = f"{load_before:.1f} to {os.getloadavg()[0]:.1f}"
@@ -282,6 +346,10 @@ def main() -> None:
                 flush=True,
             )
             print(f"    requests: {done.by_verb}; reconciles: {done.by_controller}", flush=True)
+            if done.cleanup is not None:
+                gone = done.cleanup
+                what = f"left: {gone.left}" if gone.left else "nothing left"
+                print(f"    cleanup of {count}: {gone.seconds:.1f} s, {what}; requests {gone.requests}", flush=True)
     by_members: dict[int, dict[int, float]] = {}
     for count, members, done, _ in results:
         by_members.setdefault(members, {})[count] = done.seconds

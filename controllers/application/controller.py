@@ -41,6 +41,7 @@ from m4d.controllers.registry.liveness import cluster_lost
 from m4d.credentials import CredentialStore
 from m4d.errors import NotFoundError
 from m4d.runtime.controller import Controller, ObjectKey, Outcome, Watch
+from m4d.runtime.indexers import APPLICATION, app_key
 from m4d.taxonomy import Taxonomy, default_taxonomy
 
 log = logging.getLogger("m4d.controllers.application")
@@ -95,6 +96,9 @@ class ApplicationController(Controller[M4DApplication]):
             Watch(M4DStorageAccount, self._all, changed=self._input_changed),
             Watch(Plotter, self._owner),
         ]
+
+    def reads(self) -> Sequence[type[Resource]]:
+        return (BlueprintReport,)  # finalize: does a member still run the application?
 
     @staticmethod
     def _fingerprint(obj: Resource) -> tuple[object, ...]:
@@ -208,7 +212,8 @@ class ApplicationController(Controller[M4DApplication]):
     def _still_running(self, app: M4DApplication) -> bool:
         """A member not Lost still reports a Blueprint of the application (its modules may still write)."""
         alive = {c.name for c in self.read.list(MemberCluster) if not cluster_lost(c)}
-        reports = self.cluster.list(BlueprintReport).items
+        # From the cache, by application: listing every report per deletion would cost O(N) each.
+        reports = self.read.by_index(BlueprintReport, APPLICATION, app_key(app.namespace, app.name))
         return any(r.spec.application.uid == app.metadata.uid and r.spec.cluster in alive for r in reports)
 
     def close(self) -> None:
