@@ -37,15 +37,21 @@ def _kind(value: str) -> KindInfo:
         raise click.BadParameter(str(exc), param_hint="KIND") from None
 
 
-def _read_sources(files: tuple[str, ...]) -> list[Document]:
-    """Every document of every file (a directory: its .yaml, .yml and .json files), read strictly."""
+def _read_sources(files: tuple[str, ...], recursive: bool = False) -> list[Document]:
+    """Every document of every file, read strictly. A directory gives its .yaml, .yml and .json files (and,
+    with `recursive`, those of its subdirectories), as kubectl reads one; a broken link among them is
+    refused by name, not skipped."""
     docs: list[Document] = []
     for name in files:
         if name == "-":
             docs.extend(load_stream(sys.stdin.buffer.read(), "<stdin>"))
             continue
         path = Path(name)
-        paths = sorted(p for p in path.rglob("*") if p.suffix in SUFFIXES and p.is_file()) if path.is_dir() else [path]
+        if path.is_dir():
+            found = path.rglob("*") if recursive else path.glob("*")
+            paths = sorted(p for p in found if p.suffix in SUFFIXES and not p.is_dir())
+        else:
+            paths = [path]
         for p in paths:
             docs.extend(load_file(p))
     return docs
@@ -68,13 +74,14 @@ def crds(out: Path | None) -> None:
 @click.option(
     "-f", "--filename", "files", multiple=True, required=True, help="YAML or JSON file, directory or - (stdin)."
 )
+@click.option("-R", "--recursive", is_flag=True, help="Also read the subdirectories of a directory given with -f.")
 @click.option("-n", "--namespace", default=None, help="Namespace for documents that name none.")
 @click.option("--dry-run", is_flag=True, help="Check every document against the hub and store nothing.")
 @pass_context
-def apply(ctx: CliContext, files: tuple[str, ...], namespace: str | None, dry_run: bool) -> None:
+def apply(ctx: CliContext, files: tuple[str, ...], recursive: bool, namespace: str | None, dry_run: bool) -> None:
     """Validate and store resources (YAML or JSON, many documents). All are stored, or none: every document is
     checked against the schemas, then against the hub (a dry run), before anything is written."""
-    docs = _read_sources(files)
+    docs = _read_sources(files, recursive)
     objects = parse_documents(docs, namespace or "default", applying=True)
     if not objects:
         raise click.UsageError("no resources found in the given files")

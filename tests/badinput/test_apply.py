@@ -321,6 +321,26 @@ def _kubectl() -> list[Case]:
             ("dir/b.json, document 1 (MemberCluster j)", "spec.region: must not be empty"),
             ("apply", "-f", "dir"),
         ),
+        Case(
+            "subdirectory-needs-recursive",
+            {"dir/sub/a.yaml": GOOD.encode()},
+            ("no resources found in the given files",),
+            ("apply", "-f", "dir"),
+            code=2,
+        ),
+        Case(
+            "subdirectory-read-with-recursive",
+            {"dir/a.yaml": GOOD.encode(), "dir/sub/b.yaml": LATIN1.encode("latin-1")},
+            ("dir/sub/b.yaml", "byte 0xe9"),
+            ("apply", "-R", "-f", "dir"),
+        ),
+        Case(
+            "broken-link-in-directory",
+            {"dir/a.yaml": GOOD.encode()},
+            ("dir/b.yaml", "cannot be read: No such file or directory"),
+            ("apply", "-f", "dir"),
+            extra={"links": {"dir/b.yaml": "gone.yaml"}},
+        ),
         bad(
             GOOD.replace("  name: fresh\n", "  name: fresh\n  uid: not-yours\n") + "  zone: [z]\n",
             "spec.zone",
@@ -436,6 +456,8 @@ def test_apply_refuses_cleanly(case: Case, hub: Path, tmp_path: Path, monkeypatc
         (work / name).parent.mkdir(parents=True, exist_ok=True)
         (work / name).write_bytes(data)
     work.mkdir(exist_ok=True)
+    for name, target in case.extra.get("links", {}).items():
+        (work / name).symlink_to(target)
     monkeypatch.chdir(work)
     with unchanged(hub):
         outcome = run_cli(["--hub", str(hub), *case.args], stdin=case.stdin)
