@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 
 from pydantic import BaseModel
@@ -29,7 +29,7 @@ from m4d.api.plotter import Plotter, PlotterStatus
 from m4d.cluster.interface import Cluster
 from m4d.controllers.plotter.batch import CommitLoop, Written, change_digest
 from m4d.controllers.plotter.drift import BranchWatch
-from m4d.controllers.plotter.status import StillThere, committed, committed_status
+from m4d.controllers.plotter.status import answered, committed, committed_status, repository_checks
 from m4d.errors import NotFoundError
 from m4d.generator.changes import full_change, plotter_change, removal_change
 from m4d.generator.config import RenderConfig
@@ -228,7 +228,13 @@ class PlotterController(Controller[Plotter]):
         blueprints = {p: o for p, o in change.origins.items() if o.kind == "Blueprint" and o.cluster}
         placed = {o.cluster: p for p, o in blueprints.items() if o.cluster}
         digests = {o.cluster: o.digest for o in blueprints.values() if o.cluster and o.digest}
-        status = committed_status(obj, own, placed, result, self._still_there(result.revision), digests)
+        # Observe first (does an older revision still hold this Plotter's files?), then decide, purely.
+        head = result.revision
+        kept = {
+            (rev, files): self.writer.unchanged_since(rev, dict(files), head)
+            for rev, files in repository_checks(obj, own, placed, result)
+        }
+        status = committed_status(obj, own, placed, result, answered(kept), digests)
         # Drift in the repository is repaired by the full sync; a pull request is looked at again.
         return Outcome(status=status, requeue_after=self.review_poll if result.review is not None else None)
 
@@ -240,12 +246,6 @@ class PlotterController(Controller[Plotter]):
         except NotFoundError:
             return {}
         return {f"{ref.namespace}/{ref.name}": app}
-
-    def _still_there(self, head: str | None) -> StillThere:
-        def still(revision: str, files: Mapping[str, bytes | None]) -> bool:
-            return self.writer.unchanged_since(revision, files, head)
-
-        return still
 
     def finalize(self, obj: Plotter) -> Outcome:
         self._rendered.pop(ObjectKey.of(obj), None)

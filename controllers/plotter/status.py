@@ -28,6 +28,40 @@ REVIEW_REJECTED = "ReviewRejected"
 StillThere = Callable[[str, Mapping[str, bytes | None]], bool]
 
 
+Check = tuple[str, tuple[tuple[str, bytes | None], ...]]  # (revision, ((path, content), ...))
+
+
+def check_key(revision: str, files: Mapping[str, bytes | None]) -> Check:
+    return (revision, tuple(sorted(files.items())))
+
+
+def repository_checks(
+    plotter: Plotter, own: Mapping[str, bytes | None], placed: Mapping[str, str], result: WriteResult
+) -> list[Check]:
+    """The questions `committed_status` asks about the repository for this write (pure): the controller
+    answers them first (`StillThere` is then a lookup), so deciding the status does no I/O."""
+    if result.review is not None:
+        return []
+    current = plotter.status or PlotterStatus()
+    out: list[Check] = []
+    for cluster, path in sorted(placed.items()):
+        old = current.clusters.get(cluster)
+        revision = old.committed_revision if old else None
+        fresh = result.commit is not None and result.revision == result.commit and path in result.changed
+        if not fresh and revision is not None and revision != result.revision:
+            out.append(check_key(revision, {path: own[path]}))
+    committed_now = result.commit is not None and result.revision == result.commit and bool(result.changed & set(own))
+    previous = current.committed_revision
+    if not committed_now and previous is not None and previous != result.revision:
+        out.append(check_key(previous, own))
+    return list(dict.fromkeys(out))
+
+
+def answered(answers: Mapping[Check, bool]) -> StillThere:
+    """`StillThere` from answers gathered beforehand (`repository_checks`)."""
+    return lambda revision, files: answers[check_key(revision, files)]
+
+
 def _name(path: str) -> str:
     return path.rsplit("/", 1)[-1].removesuffix(".yaml")
 

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 
 from m4d.api.meta import find_condition
 from m4d.api.plotter import ClusterState, PlotterStatus
-from m4d.controllers.plotter.status import committed_status
+from m4d.controllers.plotter.status import Check, answered, check_key, committed_status, repository_checks
 from m4d.generator.review import Review
 from m4d.generator.writer import WriteResult
 from tests.unit.generator.plans import plotter
@@ -85,3 +85,39 @@ def test_a_rejected_pull_request_is_named_and_merge_clears_the_review() -> None:
     merged = committed_status(p, {P1: b"a"}, {"m1": P1}, WriteResult(revision="m", commit=None), always)
     committed = find_condition(merged.conditions, "Committed")
     assert committed is not None and committed.reason == "Committed" and merged.review is None
+
+
+def test_the_repository_questions_are_known_before_deciding() -> None:
+    """`repository_checks` lists exactly what `committed_status` asks, so the controller observes first
+    and the decision is a lookup: for a commit, a no-op write, and a write of another Plotter's files."""
+    p = plotter()
+    p.status = PlotterStatus(
+        committed_revision="old",
+        clusters={
+            "m1": ClusterState(blueprint="default-app-x", committed_revision="old"),
+            "m2": ClusterState(blueprint="default-app-x", committed_revision="older"),
+        },
+    )
+    own, placed = {P1: b"a", P2: b"b"}, {"m1": P1, "m2": P2}
+    results = [
+        WriteResult(revision="new", commit="new", changed=frozenset({P2})),
+        WriteResult(revision="head"),
+        WriteResult(revision="new", commit="new", changed=frozenset({"clusters/m1/blueprints/other.yaml"})),
+        WriteResult(revision="old"),
+    ]
+    for result in results:
+        for answer in (True, False):
+            asked: list[Check] = []
+
+            def still(
+                revision: str, files: Mapping[str, bytes | None], answer: bool = answer, asked: list[Check] = asked
+            ) -> bool:
+                asked.append(check_key(revision, files))
+                return answer
+
+            decided = committed_status(p, own, placed, result, still)
+            known = repository_checks(p, own, placed, result)
+            assert set(asked) == set(known), result
+            answers = dict.fromkeys(known, answer)
+            assert committed_status(p, own, placed, result, answered(answers)) == decided
+    assert repository_checks(p, own, placed, WriteResult(revision="new", commit="new", changed=frozenset(own))) == []
