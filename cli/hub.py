@@ -141,8 +141,12 @@ def run(
 
     With --until-idle the exit status is 0 once every object is reconciled and no reconcile is failing,
     and 1 if that did not happen within --timeout (the failing objects are listed).
+
+    On a hub directory one hub leads (it holds <hub dir>/hub.lock); another started on the same
+    directory waits as standby and takes over when the leader stops (--until-idle refuses instead).
     """
     from m4d.controllers.hub import build_hub  # noqa: PLC0415
+    from m4d.runtime.dirlock import HubLock  # noqa: PLC0415
     from m4d.runtime.manager import Manager  # noqa: PLC0415
 
     setup_logging(logging.DEBUG if verbose else logging.WARNING)
@@ -150,6 +154,7 @@ def run(
         raise click.UsageError(
             "--leader-elect needs a Kubernetes hub (--in-cluster or --kube-context), not --until-idle"
         )
+    stop = None if until_idle else stop_event(ctx.err)
     config = hub_config(ctx, catalog, policy, policy_default, taxonomy, connector_timeout, config_file)
     config = replace(
         config,
@@ -158,25 +163,39 @@ def run(
         workers=workers or config.workers,
         gitops=None if no_gitops else gitops_settings(ctx, gitops_repo, gitops_branch, gitops_mode),
     )
-    built = build_hub(ctx.hub(), config)
-    names = ", ".join(c.name for c in built.controllers)
-    ctx.err.print(
-        f"hub controllers ({names}) on {ctx.target.describe()}; catalog {config.catalog}, policy {config.policy}"
-    )
-    manager = Manager(built.controllers)
+    built = build_hub(ctx.hub(), config)  # every setting checked before a standby waits
     try:
-        if until_idle:
-            if manager.run_until_idle(timeout=timeout):
-                ctx.err.print("idle: every object is reconciled")
+        names = ", ".join(c.name for c in built.controllers)
+        ctx.err.print(
+            f"hub controllers ({names}) on {ctx.target.describe()}; catalog {config.catalog}, policy {config.policy}"
+        )
+        lock = None if ctx.target.is_kubernetes else HubLock(ctx.target.layout.root / "hub.lock")
+        if lock is not None and not lock.try_acquire():
+            root = ctx.target.layout.root
+            if stop is None:
+                raise click.ClickException(f"another hub runs on {root} ({lock.holder()}): stop it, or wait for it")
+            say = ctx.err.print
+            if not lock.wait(
+                stop, waiting=lambda who: say(f"standby: {root} is led by {who}; taking over when it stops")
+            ):
                 return
-            failing = manager.failing()
-            detail = "".join(f"\n  {key}: {message}" for key, message in sorted(failing.items()))
-            raise click.ClickException(f"not idle after {timeout:g}s{detail or ' (still busy)'}")
-        stop = stop_event(ctx.err)
-        if leader_elect:
-            _run_elected(ctx, manager, stop, lease_namespace, lease_name)
-        else:
-            manager.run(stop)
+            ctx.err.print(f"leading {root} now")
+        manager = Manager(built.controllers)
+        try:
+            if stop is None:
+                if manager.run_until_idle(timeout=timeout):
+                    ctx.err.print("idle: every object is reconciled")
+                    return
+                failing = manager.failing()
+                detail = "".join(f"\n  {key}: {message}" for key, message in sorted(failing.items()))
+                raise click.ClickException(f"not idle after {timeout:g}s{detail or ' (still busy)'}")
+            if leader_elect:
+                _run_elected(ctx, manager, stop, lease_namespace, lease_name)
+            else:
+                manager.run(stop)
+        finally:
+            if lock is not None:
+                lock.release()
     finally:
         built.close()
 
