@@ -5,7 +5,12 @@ the wall clock on a shared machine), against a baseline measured in the same run
 
     .venv/bin/python benchmarks/bench_scale.py --apps 500 2000 5000 --members 2 50
 
-(defaults: --apps 500 --members 2, what `make bench` runs).
+(defaults: --apps 500 --members 2, what `make bench` runs). `--cleanup` then deletes every application
+at once and times it until nothing of them is left: no application or Plotter, no Blueprint file in the
+GitOps repository, every member at the branch head, no access token in the secrets file.
+`--store kube` runs the hub on a real kube-apiserver (the test environment: etcd and three API servers,
+`make testenv`), M = 2 (its two member API servers, which the sync applies Blueprints to); its baseline
+is the same API server alone.
 
 Each (N, M) runs in a fresh hub directory prepared as the demo's (sample catalog and policies, the two
 modules, a storage account), with M members onboarded (regions eu-de and eu-fr in turn) sending
@@ -43,9 +48,12 @@ sys.path.insert(0, str(ROOT))
 
 from m4d.api import M4DApplication, MemberCluster  # noqa: E402
 from m4d.api.application import M4DApplicationStatus  # noqa: E402
+from m4d.api.crd import all_crds  # noqa: E402
 from m4d.api.parse import Document, parse_document  # noqa: E402
-from m4d.api.plotter import PlotterStatus  # noqa: E402
+from m4d.api.plotter import Plotter, PlotterStatus  # noqa: E402
 from m4d.cluster.connect import HubLayout  # noqa: E402
+from m4d.cluster.interface import Cluster  # noqa: E402
+from m4d.cluster.kube import KubeCluster  # noqa: E402
 from m4d.cluster.local import LocalCluster  # noqa: E402
 from m4d.controllers.agent.heartbeat import run_heartbeat  # noqa: E402
 from m4d.controllers.hub import HubConfig, build_hub  # noqa: E402
@@ -54,6 +62,7 @@ from m4d.demo import services, world  # noqa: E402
 from m4d.generator.cluster_template import load_template  # noqa: E402
 from m4d.generator.settings import GitOpsSettings  # noqa: E402
 from m4d.runtime.manager import Manager  # noqa: E402
+from tests.testenv.servers import running  # noqa: E402
 from tests.unit.generator.plans import plotter  # noqa: E402
 
 NAMESPACES = 10
@@ -255,8 +264,8 @@ def run_hub(
         plotters = 0
         while True:
             time.sleep(POLL)
-            done, plotters = _settled(layout.hub_db, layout.gitops_repo, len(apps))
-            if done and not writer.is_alive():
+            settled, plotters = _settled(layout.hub_db, layout.gitops_repo, len(apps))
+            if settled and not writer.is_alive():
                 break
             if time.monotonic() - start > 3600:
                 raise RuntimeError(f"not settled after an hour: {manager.failing()}")
@@ -297,24 +306,146 @@ def run_hub(
         hub.close()
 
 
+KUBE_BASELINE: list[float] = []  # the API server alone (seconds, CPU seconds), measured after the flow
+KUBE_MEMBERS = {"eu-de-1": "member1", "eu-fr-1": "member2"}  # member cluster -> test environment context
+
+
+def _kube_settled(observer: Cluster, repo: Path, apps: int) -> tuple[bool, int]:
+    """As `_settled`, read through the API (one list per kind)."""
+    listed = observer.list(M4DApplication).items
+    seen = sum(1 for a in listed if a.status is not None and a.status.observed_generation == a.metadata.generation)
+    plotters = observer.list(Plotter).items
+    if seen < apps or any(p.status is None or p.status.committed_revision is None for p in plotters):
+        return False, len(plotters)
+    head = subprocess.run(
+        ["git", "--git-dir", str(repo), "rev-parse", "main"], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    members = observer.list(MemberCluster).items
+    return all(m.status is not None and m.status.applied_revision == head for m in members), len(plotters)
+
+
+def _in_namespace(app: M4DApplication, namespace: str) -> M4DApplication:
+    return app.model_copy(update={"metadata": app.metadata.model_copy(update={"namespace": namespace})})
+
+
+def run_kube(base: Path, count: int, workers: int) -> tuple[Done, list[M4DApplication]]:
+    """The same flow with the hub on a real kube-apiserver (the test environment's; its members are
+    two more kube-apiservers the sync applies Blueprints to). M = 2."""
+    with running(base / "testenv") as env:
+        admin = {"KUBECONFIG": str(env.kubeconfig)}
+        clusters = {api.context: KubeCluster.from_kubeconfig(api.context, str(env.kubeconfig)) for api in env.clusters}
+        hub = clusters["hub"]
+        for cluster in clusters.values():
+            cluster.manifests.install_crds(all_crds(), "m4d-bench")
+        for ns in ("m4d-system", *(f"team{i}" for i in range(NAMESPACES))):
+            hub.ensure_namespace(ns)
+        paths = world.prepare(base / "hub", rows=1000)
+        layout = HubLayout(paths.hub)
+        settings = GitOpsSettings.resolve(layout.gitops_repo, layout.root)
+        cli = [sys.executable, "-m", "m4d.cli", "--hub", str(paths.hub), "--kube-context", "hub"]
+        for name, region in world.CLUSTERS:
+            onboard_cmd = [*cli, "cluster", "onboard", name, "--template", "plain", "--region", region]
+            subprocess.run(onboard_cmd, check=True, capture_output=True, env={**os.environ, **admin})
+        apply_cmd = [*cli, "apply", "-f", str(paths.descriptors), "-f", str(paths.resources)]
+        subprocess.run(apply_cmd, check=True, capture_output=True, env={**os.environ, **admin})
+        apps = applications(paths, count)
+        config = replace(HubConfig.load(layout), gitops=settings, workers=workers)
+        built = build_hub(hub, config)
+        manager = Manager(built.controllers)
+        stop = threading.Event()
+        beats = KubeCluster.from_kubeconfig("hub", str(env.kubeconfig))
+        beaters = [
+            threading.Thread(target=run_heartbeat, args=(beats, name, stop, HEARTBEAT), daemon=True)
+            for name in KUBE_MEMBERS
+        ]
+        for thread in beaters:
+            thread.start()
+        contexts = [f"--member-context={name}={context}" for name, context in KUBE_MEMBERS.items()]
+        sync = services.start(paths.hub, services.Service("sync", ("--kube-context", "hub", "sync", *contexts)), admin)
+        observer = KubeCluster.from_kubeconfig("hub", str(env.kubeconfig))
+        user = KubeCluster.from_kubeconfig("hub", str(env.kubeconfig))
+        manager.start()
+        try:
+            while not manager.idle():
+                time.sleep(POLL)
+            requests_before, by_verb_before = sum(hub.requests.values()), dict(hub.requests)
+            reconciles_before = {r.controller.name: r.stats.reconciles for r in manager.runners}
+            commits_before = _commits(layout.gitops_repo)
+            cpu_before, sync_before = _cpu_self(), _cpu_of(sync)
+            start = time.monotonic()
+            writer = threading.Thread(target=lambda: [user.create(a) for a in apps])
+            writer.start()
+            while True:
+                time.sleep(1.0)  # each look lists through the API server the hub uses
+                settled, plotters = _kube_settled(observer, layout.gitops_repo, len(apps))
+                if settled and not writer.is_alive():
+                    break
+                if time.monotonic() - start > 3600:
+                    raise RuntimeError(f"not settled after an hour: {manager.failing()}")
+            seconds = time.monotonic() - start
+            hub_cpu, sync_cpu = _cpu_self() - cpu_before, _cpu_of(sync) - sync_before
+            writer.join()
+            reconciles = {
+                r.controller.name: r.stats.reconciles - reconciles_before[r.controller.name] for r in manager.runners
+            }
+            done = Done(
+                seconds=seconds,
+                applications=len(apps),
+                plotters=plotters,
+                commits=_commits(layout.gitops_repo) - commits_before,
+                requests=sum(hub.requests.values()) - requests_before,
+                reconciles=sum(reconciles.values()),
+                by_verb={
+                    k: v - by_verb_before.get(k, 0) for k, v in hub.requests.items() if v - by_verb_before.get(k, 0)
+                },
+                by_controller=reconciles,
+                rss_mb=_status_mb("VmRSS"),
+                peak_rss_mb=_status_mb("VmHWM"),
+                hub_cpu=hub_cpu,
+                sync_cpu=sync_cpu,
+            )
+            # The baseline: the same API server alone, once the flow stopped, in namespaces of its own.
+            stop.set()
+            manager.stop()
+            services.stop_all(paths.hub)
+            moved = [_in_namespace(a, f"base-{a.namespace}") for a in apps]
+            for ns in sorted({a.namespace or "default" for a in moved}):
+                hub.ensure_namespace(ns)
+            KUBE_BASELINE[:] = store_alone(user, moved)
+            return done, apps
+        finally:
+            stop.set()
+            manager.stop()
+            built.close()
+            services.stop_all(paths.hub)
+            for thread in beaters:
+                thread.join(10)
+            for cluster in (*clusters.values(), beats, observer, user):
+                cluster.close()
+
+
 def baseline(base: Path, apps: list[M4DApplication]) -> tuple[float, float]:
     """The embedded store alone: each application created, its Plotter created, both statuses written.
     (seconds, CPU seconds)"""
     store = LocalCluster(base / "baseline.db", name="baseline")
     try:
-        start, cpu = time.monotonic(), _cpu_self()
-        for app in apps:
-            created = store.create(app)
-            plan = plotter(app.name, app.metadata.namespace or "default", uid=created.metadata.uid or "")
-            plan.metadata.uid = plan.metadata.generation = None
-            made = store.create(plan)
-            created.status = M4DApplicationStatus(ready=True, observed_generation=1)
-            store.update_status(created)
-            made.status = PlotterStatus(committed_revision="0" * 40)
-            store.update_status(made)
-        return time.monotonic() - start, _cpu_self() - cpu
+        return store_alone(store, apps)
     finally:
         store.close()
+
+
+def store_alone(store: Cluster, apps: list[M4DApplication]) -> tuple[float, float]:
+    start, cpu = time.monotonic(), _cpu_self()
+    for app in apps:
+        created = store.create(app)
+        plan = plotter(app.name, app.metadata.namespace or "default", uid=created.metadata.uid or "")
+        plan.metadata.uid = plan.metadata.generation = None
+        made = store.create(plan)
+        created.status = M4DApplicationStatus(ready=True, observed_generation=1)
+        store.update_status(created)
+        made.status = PlotterStatus(committed_revision="0" * 40)
+        store.update_status(made)
+    return time.monotonic() - start, _cpu_self() - cpu
 
 
 def main() -> None:
@@ -323,16 +454,22 @@ def main() -> None:
     parser.add_argument("--members", type=int, nargs="+", default=[2])
     parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--cleanup", action="store_true", help="then delete every application, timed")
+    parser.add_argument(
+        "--store", choices=("embedded", "kube"), default="embedded", help="kube: the hub on a real kube-apiserver"
+    )
     args = parser.parse_args()
     results: list[tuple[int, int, Done, float]] = []
     for members in args.members:
         for count in args.apps:
             load_before = os.getloadavg()[0]
             with tempfile.TemporaryDirectory() as tmp:
-                paths, settings = prepare(Path(tmp) / "hub", members)
-                apps = applications(paths, count)
-                done = run_hub(paths, settings, apps, args.workers, args.cleanup)
-                base, base_cpu = baseline(Path(tmp), apps)
+                if args.store == "kube":
+                    done, apps = run_kube(Path(tmp), count, args.workers)
+                else:
+                    paths, settings = prepare(Path(tmp) / "hub", members)
+                    apps = applications(paths, count)
+                    done = run_hub(paths, settings, apps, args.workers, args.cleanup)
+                base, base_cpu = KUBE_BASELINE if args.store == "kube" else baseline(Path(tmp), apps)
             results.append((count, members, done, base))
             load = f"{load_before:.1f} to {os.getloadavg()[0]:.1f}"
             print(
