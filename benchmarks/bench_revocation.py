@@ -20,6 +20,11 @@ server of the Fybrik policy-manager spec, answering from the same policy directo
 when its answers change: the hub asks it again every `--recheck` seconds, so a deny takes up to that
 interval more. The catalog stays the built-in one.
 
+With `--kube` the same runs go through the test environment's kube-apiservers (the flow of
+tests/e2e/test_kube_flow.py: hub controllers, a sync applying each member's folder, one agent per member;
+modules are Deployments run by the node emulator); needs `make testenv`. A new transform there reaches the
+module as a new ConfigMap and a rolled Deployment.
+
 Baseline, measured in the same run: the same Flight module started by hand on its instance configuration
 until it serves, which is the least a change enforced by restarting the module would take. The figure is
 the median time of each tightening and its ratio to that baseline.
@@ -35,7 +40,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import pyarrow as pa
@@ -44,16 +49,23 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from m4d.api import M4DApplication
+from m4d.api import Blueprint, M4DApplication
+from m4d.api.common import Endpoint
+from m4d.cluster.kube import KubeCluster
 from m4d.cluster.local import LocalCluster
 from m4d.connectors.policy import BuiltinPolicyEngine
+from m4d.controllers.agent.workloads import CONFIG_KEY, object_name
 from m4d.credentials.app_tokens import read_token
 from m4d.credentials.local import SecretsFile
 from m4d.demo import services
 from m4d.demo.setup import bring_up, m4d
+from tests.e2e.test_kube_flow import kube_world
 from tests.integration.governance.conftest import policy_handler
 from tests.integration.governance.fybrik_server import SpecServer, serve
+from tests.testenv import servers
+from tests.testenv.workloads import running_nodes
 
+Store = LocalCluster | KubeCluster
 APP = "fraud-detection"
 ASSET = "finance/transactions"
 POLL = 0.01
@@ -88,8 +100,8 @@ def until(check: Callable[[], bool], what: str, start: float) -> float:
 class Application:
     """Fraud Detection as its workload sees it: its endpoint and token, as the hub publishes them."""
 
-    def __init__(self, hub: LocalCluster, hub_dir: Path) -> None:
-        self.hub, self.hub_dir = hub, hub_dir
+    def __init__(self, hub: Store, hub_dir: Path, reach: Callable[[Endpoint], Endpoint] = lambda e: e) -> None:
+        self.hub, self.hub_dir, self.reach = hub, hub_dir, reach
         self.refusals: collections.Counter[str] = collections.Counter()
 
     def ready(self) -> bool:
@@ -101,7 +113,7 @@ class Application:
         status = self.hub.get(M4DApplication, APP, "default").status
         endpoint = status.asset_states[ASSET].endpoint if status is not None else None
         assert endpoint is not None, "the application has no endpoint"
-        self.url = endpoint.url
+        self.url = self.reach(endpoint).url  # on Kubernetes: the Service's name resolved to a ready pod
         token = read_token(SecretsFile(self.hub_dir / "secrets.yaml"), "default", APP)
         self.options = flight.FlightCallOptions(headers=[(b"authorization", f"Bearer {token}".encode())], timeout=5)
 
@@ -129,31 +141,59 @@ class Application:
             client.close()
         return set(pa.concat_tables(tables).column("country").to_pylist())
 
+    def now(self) -> set[str] | None:
+        """What the application reads now: at the endpoint it had, or else at the one published now."""
+        return self.countries() or self.reads()
+
     def reads(self) -> set[str] | None:
         """What `countries` returns through the endpoint the hub publishes now (None: not Ready)."""
         if not self.ready():
             return None
-        self.connect()
+        try:
+            self.connect()
+        except AssertionError:  # no pod serves it yet
+            return None
         return self.countries()
 
 
-def baseline(hub_dir: Path) -> float:
+def local_config(hub_dir: Path, into: Path) -> Path:
+    """The instance configuration the agent wrote for the application's module."""
+    return next(p for p in (hub_dir / "run").rglob("config.yaml") if APP in str(p))
+
+
+def kube_config(members: Iterable[KubeCluster], into: Path) -> Path:
+    """The instance configuration in the ConfigMap the agent applied on the application's member."""
+    for member in members:
+        for bp in member.list(Blueprint).items:
+            if bp.spec.application.name == APP:
+                name = f"{object_name(bp.name, bp.spec.modules[0].name)}-config"
+                config_map = member.manifests.get("v1", "ConfigMap", name, bp.metadata.namespace)
+                into.write_text(config_map["data"][CONFIG_KEY])
+                return into
+    raise RuntimeError(f"no member runs {APP}")
+
+
+def baseline(config: Callable[[Path], Path]) -> float:
     """The application's Flight module started by hand on its instance configuration, until it serves."""
-    config = next(p for p in (hub_dir / "run").rglob("config.yaml") if APP in str(p))
     with tempfile.TemporaryDirectory() as tmp:
         ready = Path(tmp) / "ready.json"
+        config_file = config(Path(tmp) / "module.yaml")
         start = time.monotonic()
-        argv = ["module", "flight", "--config", str(config), "--ready-file", str(ready), "--port", "0"]
+        argv = ["module", "flight", "--config", str(config_file), "--ready-file", str(ready)]
         process = subprocess.Popen(
-            [sys.executable, "-m", "m4d.cli", *argv],
+            [sys.executable, "-m", "m4d.cli", *argv, "--host", "127.0.0.1", "--port", "0"],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
         try:
-            return until(ready.exists, "the module started by hand", start)
+            took = until(lambda: ready.exists() or process.poll() is not None, "the module started by hand", start)
+            served = ready.exists()
         finally:
             process.terminate()
             process.wait(10)
+    if not served:
+        raise RuntimeError(f"the module started by hand on {APP}'s configuration did not serve")
+    return took
 
 
 def tag_country(catalog: dict[str, object], tagged: bool) -> str:
@@ -170,62 +210,66 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=7)
     parser.add_argument("--policy", choices=("builtin", "fybrik"), default="builtin")
     parser.add_argument("--recheck", type=float, default=10.0, help="connectorRecheck with --policy fybrik")
+    parser.add_argument("--kube", action="store_true", help="on the test environment's Kubernetes clusters")
     args = parser.parse_args()
     with contextlib.ExitStack() as stack:
+        tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="m4d-bench-revocation-")))
+        if args.kube:
+            env = stack.enter_context(servers.running())
+            stack.enter_context(running_nodes(env))
+            kube = stack.enter_context(kube_world(env, tmp))
+            app = Application(kube.hub, kube.paths.hub, kube.reachable)
+            label = "built-in, Kubernetes hub and members"
+            measure(app, kube.paths.hub, args.runs, lambda into: kube_config(kube.members.values(), into), label)
+            return
         settings: dict[str, object] = {}
         connector = None
         if args.policy == "fybrik":
             connector = stack.enter_context(serve(SpecServer("policymanager.spec.yaml", lambda body: (503, {}))))
             settings = {"policy": f"fybrik:{connector.url}", "connectorRecheck": args.recheck}
-        measure(args.runs, settings, connector)
-
-
-def measure(runs: int, settings: dict[str, object], connector: SpecServer | None) -> None:
-    times: dict[str, list[float]] = {"deny": [], "redact": [], "restore after deny": [], "restore after redact": []}
-    baselines: list[float] = []
-    with tempfile.TemporaryDirectory() as tmp:
-        paths = bring_up(
-            Path(tmp) / "hub", rows=5_000, say=lambda stage, message: None, heartbeat=1.0, hub_settings=settings
-        )
+        paths = bring_up(tmp / "hub", rows=5_000, say=lambda stage, message: None, heartbeat=1.0, hub_settings=settings)
+        stack.callback(services.stop_all, paths.hub)
         if connector is not None:  # it answers from the hub's policy directory, as the built-in engine would
             connector.handler = policy_handler(BuiltinPolicyEngine(paths.hub / "policies"))
-        hub = LocalCluster(paths.hub / "hub.db")
+        hub = stack.enter_context(contextlib.closing(LocalCluster(paths.hub / "hub.db")))
         app = Application(hub, paths.hub)
-        deny_file = paths.hub / "policies" / "zz-bench-deny.yaml"
-        catalog_file = paths.hub / "catalog" / "assets.yaml"
-        catalog = yaml.safe_load(catalog_file.read_text())
-        try:
-            m4d(paths.hub, "apply", "-f", str(paths.applications / f"{APP}.yaml"))
-            until(app.ready, "the application Ready", time.monotonic())
-            app.connect()
-            plain = app.countries()
-            assert plain, "the application reads nothing before any change"
-            for i in range(runs + 1):  # the first run warms caches and is not counted
-                run: dict[str, float] = {}
-                start = time.monotonic()
-                replace_file(deny_file, yaml.safe_dump(DENY))
-                run["deny"] = until(app.refused, "the first refused request", start)
-                start = time.monotonic()
-                deny_file.unlink()
-                run["restore after deny"] = until(lambda: app.reads() == plain, "reads as before", start)
+        m4d(paths.hub, "apply", "-f", str(paths.applications / f"{APP}.yaml"))
+        until(app.ready, "the application Ready", time.monotonic())
+        label = f"{settings.get('policy', 'built-in')}, connectorRecheck {settings.get('connectorRecheck', '-')}"
+        measure(app, paths.hub, args.runs, lambda into: local_config(paths.hub, into), label)
 
-                start = time.monotonic()
-                replace_file(catalog_file, tag_country(catalog, tagged=True))
-                run["redact"] = until(lambda: not (app.countries() or plain) & plain, "the hashed column", start)
-                start = time.monotonic()
-                replace_file(catalog_file, tag_country(catalog, tagged=False))
-                run["restore after redact"] = until(lambda: app.reads() == plain, "reads as before", start)
-                baselines.append(baseline(paths.hub))
-                if i > 0:
-                    for name, value in run.items():
-                        times[name].append(value)
-                    print(f"run {i}: " + "  ".join(f"{k} {v * 1000:6.0f} ms" for k, v in run.items()), flush=True)
-        finally:
-            hub.close()
-            services.stop_all(paths.hub)
+
+def measure(app: Application, hub_dir: Path, runs: int, config: Callable[[Path], Path], label: str) -> None:
+    times: dict[str, list[float]] = {"deny": [], "redact": [], "restore after deny": [], "restore after redact": []}
+    baselines: list[float] = []
+    deny_file = hub_dir / "policies" / "zz-bench-deny.yaml"
+    catalog_file = hub_dir / "catalog" / "assets.yaml"
+    catalog = yaml.safe_load(catalog_file.read_text())
+    app.connect()
+    plain = app.countries()
+    assert plain, "the application reads nothing before any change"
+    for i in range(runs + 1):  # the first run warms caches and is not counted
+        run: dict[str, float] = {}
+        start = time.monotonic()
+        replace_file(deny_file, yaml.safe_dump(DENY))
+        run["deny"] = until(app.refused, "the first refused request", start)
+        start = time.monotonic()
+        deny_file.unlink()
+        run["restore after deny"] = until(lambda: app.reads() == plain, "reads as before", start)
+
+        start = time.monotonic()
+        replace_file(catalog_file, tag_country(catalog, tagged=True))
+        run["redact"] = until(lambda: not (app.now() or plain) & plain, "the hashed column", start)
+        start = time.monotonic()
+        replace_file(catalog_file, tag_country(catalog, tagged=False))
+        run["restore after redact"] = until(lambda: app.reads() == plain, "reads as before", start)
+        baselines.append(baseline(config))
+        if i > 0:
+            for name, value in run.items():
+                times[name].append(value)
+            print(f"run {i}: " + "  ".join(f"{k} {v * 1000:6.0f} ms" for k, v in run.items()), flush=True)
     base = statistics.median(baselines[1:])
-    policy, recheck = settings.get("policy", "built-in"), settings.get("connectorRecheck", "-")
-    print(f"\npolicy manager: {policy}, connectorRecheck {recheck}")
+    print(f"\npolicy manager: {label}")
     print(f"medians of {runs} runs (first refused requests: {dict(app.refusals)})")
     print(f"baseline (the module started by hand until it serves): {base * 1000:.0f} ms")
     for name in ("deny", "redact"):

@@ -200,6 +200,14 @@ def _start_services(kube: KubeWorld) -> None:
 def kube(
     testenv: TestEnv, cluster_nodes: ClusterNodes, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[KubeWorld]:
+    with kube_world(testenv, tmp_path_factory.mktemp("kube-flow")) as world_:
+        yield world_
+
+
+@contextlib.contextmanager
+def kube_world(testenv: TestEnv, root: Path) -> Iterator[KubeWorld]:
+    """The sample applications settled on the test environment's hub and members (their nodes running),
+    with the hub, sync and agents as processes; everything of ours removed afterwards."""
     clusters = {api.name: KubeCluster.from_kubeconfig(api.context, str(api.kubeconfig)) for api in testenv.clusters}
     hub = clusters["hub"]
     members = {name: clusters[context] for name, context in CONTEXTS.items()}
@@ -209,7 +217,6 @@ def kube(
     # The servers are shared by the session: members other tests registered would be candidates here too.
     _force_remove(hub, MemberCluster)
     _clean(hub, members)
-    root = tmp_path_factory.mktemp("kube-flow")
     paths = world.prepare(root / "hub", rows=2_000)
     agents: dict[str, Path] = {}
     for name, context in CONTEXTS.items():
