@@ -22,11 +22,11 @@ from typing import Any
 import yaml
 
 from m4d.credentials.interface import CredentialStore, entry
+from m4d.credentials.local import read_secrets
 
 TOKEN_ENTRY = "token"  # noqa: S105 - the entry name, not a secret
 
-# libyaml's safe loader and dumper when built in: the file holds one entry per application.
-_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+# libyaml's safe dumper when built in: the file holds one entry per application.
 _Dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 
 
@@ -92,7 +92,7 @@ def _edit_file(path: Path, change: Callable[[dict[str, Any]], bool]) -> bool:
             data = known.data
         else:
             known = None
-            data = (yaml.load(path.read_text(), Loader=_Loader) if stamp else None) or {}  # noqa: S506 - safe
+            data = (read_secrets(path) if stamp else None) or {}
         if not change(data):
             if known is not None:
                 with _KNOWN_LOCK:

@@ -4,11 +4,25 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
+from typing import Any
 
-import yaml
-
+from m4d.api.strict import load_yaml_file
 from m4d.credentials.interface import CredentialNotFound, CredentialStore, check_ref
-from m4d.errors import InvalidError, NotFoundError
+from m4d.errors import FieldError, InvalidError, NotFoundError
+
+
+def _refused(path: Path) -> InvalidError:
+    return InvalidError(f"secrets file {path}", [FieldError("", "must map references to maps of strings")])
+
+
+def read_secrets(path: Path) -> dict[str, Any]:
+    """The secrets file's top-level mapping ({} when empty), read strictly: not UTF-8, not YAML, a repeated
+    key or no mapping is an InvalidError naming the file and the line, never quoting it (a line may hold a
+    secret)."""
+    raw = load_yaml_file(path, source=f"secrets file {path}") or {}
+    if not isinstance(raw, dict):
+        raise _refused(path)
+    return raw
 
 
 class SecretsFile(CredentialStore):
@@ -31,15 +45,9 @@ class SecretsFile(CredentialStore):
         stamp = (stat.st_mtime, stat.st_size)
         with self._lock:
             if stamp != self._stamp:
-                try:
-                    raw = yaml.safe_load(self.path.read_text()) or {}
-                except yaml.YAMLError as error:
-                    # The parser's message can quote the offending line, which may hold a secret.
-                    where = getattr(error, "problem_mark", None)
-                    line = f" (line {where.line + 1})" if where is not None else ""
-                    raise InvalidError(f"secrets file {self.path}{line} is not valid YAML", []) from None
-                if not isinstance(raw, dict) or not all(isinstance(v, dict) for v in raw.values()):
-                    raise InvalidError(f"secrets file {self.path} must map references to maps of strings", [])
+                raw = read_secrets(self.path)
+                if not all(isinstance(v, dict) for v in raw.values()):
+                    raise _refused(self.path)
                 self._data = {str(k): {str(a): str(b) for a, b in v.items()} for k, v in raw.items()}
                 self._stamp = stamp
             return self._data

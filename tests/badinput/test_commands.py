@@ -245,6 +245,35 @@ def _hub_yaml() -> list[Case]:
     ]
 
 
+SECRET = b"s3cr3t-value"
+
+
+def _secrets_file() -> list[Case]:
+    def secrets(id: str, text: bytes, *says: str) -> Case:
+        return case(
+            id, "token", "x", says=("secrets file", "secrets.yaml is invalid", *says), hub_files={"secrets.yaml": text}
+        )
+
+    return [
+        secrets("secrets-latin1", b"a: {password: " + LATIN1 + b"}\n", "is not UTF-8 text: byte 0xe9 at line 1"),
+        secrets("secrets-utf16", "a: {password: x}\n".encode("utf-16"), "is not UTF-8 text: byte 0xff"),
+        secrets("secrets-syntax", b"a:\n  password: " + SECRET + b": x\n", "not valid YAML at line 2"),
+        secrets("secrets-duplicate", b"a: {password: x}\na: {password: y}\n", "duplicate key 'a'"),
+        secrets("secrets-shape", b"a: " + SECRET + b"\n", "must map references to maps of strings"),
+        secrets("secrets-list", b"- a\n", "must map references to maps of strings"),
+        secrets("secrets-alias-bomb", d.alias_bomb(8).encode(), "expands to more than 1,000,000 values"),
+    ]
+
+
+def test_a_refused_secrets_file_is_never_quoted(baseline: Path, tmp_path: Path) -> None:
+    for id_ in ("secrets-syntax", "secrets-shape"):
+        hub = tmp_path / id_
+        prepare("baseline", baseline, hub)
+        (hub / "secrets.yaml").write_bytes(next(c for c in _secrets_file() if c.id == id_).hub_files["secrets.yaml"])
+        outcome = run_cli(["--hub", str(hub), "token", "x"])
+        assert outcome.code == 1 and SECRET.decode() not in outcome.text, outcome.text
+
+
 def _taxonomy() -> list[Case]:
     run = ("hub", "run", "--until-idle", "--no-gitops", "--taxonomy", "layer.json")
 
@@ -458,6 +487,7 @@ CLASSES = {
     "option values": _options(),
     "hub.yaml": _hub_yaml(),
     "taxonomy layers": _taxonomy(),
+    "secrets file": _secrets_file(),
     "cluster onboarding and templates": _onboarding(),
     "module configurations": _module_configs(),
 }
