@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -77,6 +78,33 @@ def test_changed_config_restarts_and_stop_ends_it(supervisor, tmp_path: Path) ->
     assert (second.workdir / "config.yaml").read_text() == "serve v2"
     sup.stop(second.key)
     assert sup.state(second.key) is None and sup.running_keys() == set()
+
+
+def test_a_module_that_reloads_gets_its_new_configuration_without_a_restart(  # type: ignore[no-untyped-def]
+    supervisor, tmp_path: Path
+) -> None:
+    """`reloadsConfig`: the running process stays (same pid, same endpoint) and finds the new file in
+    place; a changed command still restarts it, and a module that does not reload is restarted."""
+    sup, _ = supervisor
+    first = replace(spec(tmp_path, SERVICE, "serve v1"), reloads_config=True)
+    sup.ensure(first)
+    wait_for(lambda: sup.state(first.key).phase == "Ready")  # type: ignore[union-attr]
+    pid = sup.pid(first.key)
+    second = replace(first, config_text="serve v2")
+    sup.ensure(second)
+    assert sup.pid(second.key) == pid and sup.state(second.key).phase == "Ready"  # type: ignore[union-attr]
+    assert (second.workdir / "config.yaml").read_text() == "serve v2"
+    assert (second.workdir / "config.yaml").stat().st_mode & 0o077 == 0
+    assert not list(second.workdir.glob("*.partial"))  # replaced whole, nothing half-written left
+    sup.ensure(second)  # unchanged: nothing happens
+    assert sup.pid(second.key) == pid
+    moved = replace(second, env=(("M4D_EXTRA", "1"),))  # more than the configuration changed
+    sup.ensure(moved)
+    wait_for(lambda: sup.pid(moved.key) not in (None, pid))
+    plain = replace(moved, config_text="serve v3", reloads_config=False)
+    restarted = sup.pid(moved.key)
+    sup.ensure(plain)
+    wait_for(lambda: sup.pid(plain.key) not in (None, restarted))
 
 
 def test_crashing_service_is_restarted_with_backoff_then_failed(supervisor, tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
