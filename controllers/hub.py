@@ -105,7 +105,7 @@ class HubConfig:
         )
         if path is None:
             path = layout.root / "hub.yaml"
-            if not path.is_file():
+            if not path.exists():  # one that cannot be read (a directory, say) is refused, not ignored
                 return config
         raw = load_yaml_file(path) or {}  # InvalidError names the file and line
         try:

@@ -27,7 +27,8 @@ class Case:
     code: int = 1
     files: dict[str, bytes] = field(default_factory=dict)  # in the working directory
     hub_files: dict[str, bytes] = field(default_factory=dict)  # in the hub directory
-    hub: str = "baseline"  # baseline | file | corrupt | member-corrupt | db-is-directory | truncated
+    # baseline | file | corrupt | member-corrupt | hub-yaml-is-directory | db-is-directory | truncated
+    hub: str = "baseline"
 
 
 def case(id: str, *args: str, says: tuple[str, ...], code: int = 1, **extra: object) -> Case:
@@ -242,6 +243,12 @@ def _hub_yaml() -> list[Case]:
         hub_yaml("hub-yaml-bad-catalog-spec", b"catalog: nowhere\n", "catalog: must be one of", "(got 'nowhere')"),
         hub_yaml("hub-yaml-timeout-text", b"connectorTimeout: soon\n", "connectorTimeout"),
         hub_yaml("hub-yaml-nul", b"catalog: \x00\n", "byte 0x00"),
+        case(
+            "hub-yaml-is-directory",
+            *run,
+            says=("hub.yaml", "cannot be read: Is a directory"),
+            hub="hub-yaml-is-directory",
+        ),
     ]
 
 
@@ -521,6 +528,9 @@ def prepare(kind: str, base: Path, hub: Path) -> None:
             shutil.copytree(base, hub)
             (hub / "members").mkdir(exist_ok=True)
             (hub / "members" / "m1.db").write_bytes(b"garbage, not SQLite" * 100)
+        case "hub-yaml-is-directory":
+            shutil.copytree(base, hub)
+            (hub / "hub.yaml").mkdir()
         case "db-is-directory":
             (hub / "hub.db").mkdir(parents=True)
         case "truncated":
