@@ -24,7 +24,7 @@ from datetime import datetime
 
 from m4d.api.application import M4DApplication, M4DApplicationStatus
 from m4d.api.cluster import MemberCluster
-from m4d.api.meta import GROUP_VERSION, OwnerReference, Resource, utcnow
+from m4d.api.meta import GROUP_VERSION, OwnerReference, Resource, find_condition, utcnow
 from m4d.api.module import M4DModule
 from m4d.api.plotter import Plotter
 from m4d.api.report import BlueprintReport
@@ -36,7 +36,7 @@ from m4d.controllers.application.gather import evaluate
 from m4d.controllers.application.leftovers import delete_copies
 from m4d.controllers.application.planner import Plan
 from m4d.controllers.application.revisions import POLL, RECHECK, RevisionWatch
-from m4d.controllers.application.status import application_status, failing_since
+from m4d.controllers.application.status import REVIEW_REASONS, application_status, failing_since
 from m4d.controllers.registry.liveness import cluster_lost
 from m4d.credentials import CredentialStore
 from m4d.errors import NotFoundError
@@ -94,7 +94,7 @@ class ApplicationController(Controller[M4DApplication]):
             Watch(M4DModule, self._all, changed=self._input_changed),
             Watch(MemberCluster, self._all, changed=self._input_changed),
             Watch(M4DStorageAccount, self._all, changed=self._input_changed),
-            Watch(Plotter, self._owner),
+            Watch(Plotter, self._owner, changed=self._plotter_changed),
         ]
 
     def reads(self) -> Sequence[type[Resource]]:
@@ -110,6 +110,31 @@ class ApplicationController(Controller[M4DApplication]):
         elif isinstance(obj, M4DModule):
             ready = not module_unready(obj)
         return (m.uid, m.generation, tuple(sorted(m.labels.items())), ready)
+
+    @staticmethod
+    def _plotter_seen(plotter: Plotter) -> tuple[object, ...]:
+        """What the application's status reads of its Plotter (status.py): not the commit's own details."""
+        m, status = plotter.metadata, plotter.status
+        if status is None:
+            return (m.uid, m.generation, m.deletion_timestamp)
+        ready = find_condition(status.conditions, "Ready")
+        committed = find_condition(status.conditions, "Committed")
+        return (
+            m.uid,
+            m.generation,
+            m.deletion_timestamp,
+            tuple(ref.uid for ref in m.owner_references),
+            status.ready,
+            status.ready_clusters,
+            status.endpoints,
+            ready.message if ready is not None else None,
+            (committed.reason, committed.message)
+            if committed is not None and committed.reason in REVIEW_REASONS
+            else None,
+        )
+
+    def _plotter_changed(self, old: Plotter, new: Plotter) -> bool:
+        return self._plotter_seen(old) != self._plotter_seen(new)
 
     def _input_changed(self, old: Resource, new: Resource) -> bool:
         return self._fingerprint(old) != self._fingerprint(new)
