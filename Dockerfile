@@ -14,6 +14,7 @@ RUN pip install --no-cache-dir "setuptools>=77" wheel
 COPY pyproject.toml setup.py README.md ./
 COPY m4d/ m4d/
 COPY generator/ generator/
+COPY gitops/ gitops/
 COPY controllers/ controllers/
 COPY modules/ modules/
 COPY cli/ cli/

@@ -27,8 +27,8 @@ sys.path.insert(0, str(ROOT))
 from m4d.generator.changes import full_change, plotter_change  # noqa: E402
 from m4d.generator.config import RenderConfig  # noqa: E402
 from m4d.generator.tree import by_name, render_clusters  # noqa: E402
-from m4d.generator.writer import GitOpsWriter  # noqa: E402
 from m4d.git import Mirror, Remote, init_bare  # noqa: E402
+from m4d.gitops.writer import GitOpsWriter  # noqa: E402
 from tests.unit.generator.plans import members, plotter  # noqa: E402
 
 CONFIG = RenderConfig("https://git.example/m4d/gitops.git")

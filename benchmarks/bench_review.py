@@ -26,9 +26,9 @@ sys.path.insert(0, str(ROOT))
 
 from m4d.generator.changes import full_change, plotter_change  # noqa: E402
 from m4d.generator.config import RenderConfig  # noqa: E402
-from m4d.generator.writer import GitOpsWriter  # noqa: E402
 from m4d.git import Mirror  # noqa: E402
 from m4d.git.host.gitea import GiteaHost  # noqa: E402
+from m4d.gitops.writer import GitOpsWriter  # noqa: E402
 from tests.integration.git.gitea_api import new_repo  # noqa: E402
 from tests.testenv.gitea import running  # noqa: E402
 from tests.unit.generator.plans import members, plotter  # noqa: E402

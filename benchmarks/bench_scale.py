@@ -60,7 +60,7 @@ from m4d.controllers.hub import HubConfig, build_hub  # noqa: E402
 from m4d.controllers.registry.onboarding import onboard  # noqa: E402
 from m4d.demo import services, world  # noqa: E402
 from m4d.generator.cluster_template import load_template  # noqa: E402
-from m4d.generator.settings import GitOpsSettings  # noqa: E402
+from m4d.gitops.settings import GitOpsSettings  # noqa: E402
 from m4d.runtime.manager import Manager  # noqa: E402
 from tests.testenv.servers import running  # noqa: E402
 from tests.unit.generator.plans import plotter  # noqa: E402

@@ -66,7 +66,7 @@ def gitops_options(command: F) -> F:
 
 def gitops_settings(ctx: CliContext, repo: str | None, branch: str | None, mode: str | None) -> Any:
     from m4d.credentials.signing import FileKeys  # noqa: PLC0415 - keep `m4d --help` fast
-    from m4d.generator.settings import GitOpsSettings, load_git_hosts  # noqa: PLC0415
+    from m4d.gitops.settings import GitOpsSettings, load_git_hosts  # noqa: PLC0415
 
     layout = ctx.target.layout
     hosts = load_git_hosts(layout.root / "hub.yaml")  # review mode's pull requests go to the repository's host

@@ -21,8 +21,8 @@ from m4d.cluster.batch import apply_all
 from m4d.errors import NotFoundError
 from m4d.generator.argocd_status import ArgoCDStatus
 from m4d.generator.naming import argocd_application_name
-from m4d.generator.settings import ENV_ARGOCD_NAMESPACE
 from m4d.generator.validate import ARGOCD_GROUP_VERSION
+from m4d.gitops.settings import ENV_ARGOCD_NAMESPACE
 
 FIELD_MANAGER = "m4d-cli"
 _KIND_HELP = "KIND is a kind, plural or short name: " + ", ".join(

@@ -48,8 +48,8 @@ from m4d.controllers.plotter.controller import PlotterController
 from m4d.controllers.registry.liveness import ClusterRegistry
 from m4d.credentials.local import SecretsFile
 from m4d.errors import InvalidError
-from m4d.generator.settings import GitOpsSettings
 from m4d.git.host import HostSettings
+from m4d.gitops.settings import GitOpsSettings
 from m4d.runtime.controller import Controller
 from m4d.taxonomy import Taxonomy
 

@@ -12,10 +12,10 @@ from collections.abc import Iterable, Sequence
 
 from m4d.api.cluster import MemberCluster
 from m4d.api.plotter import Plotter
+from m4d.generator.change import Change
 from m4d.generator.config import RenderConfig
 from m4d.generator.message import PlotterRef
 from m4d.generator.tree import Rendered, by_name, plotter_paths, render_clusters, render_plotter, render_tree
-from m4d.generator.writer import Change
 
 
 def plotter_ref(plotter: Plotter) -> PlotterRef:

@@ -24,10 +24,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from m4d.errors import M4DError, PermanentError
+from m4d.generator.change import Change
 from m4d.generator.message import MAX_LISTED, PlotterRef
 from m4d.generator.tree import Origin
-from m4d.generator.writer import Change, GitOpsWriter, WriteResult
 from m4d.git import blob_sha
+from m4d.gitops.writer import GitOpsWriter, WriteResult
 from m4d.runtime.controller import ObjectKey
 
 log = logging.getLogger("m4d.controllers.plotter")

@@ -31,11 +31,12 @@ from m4d.controllers.plotter.batch import CommitLoop, Written, change_digest
 from m4d.controllers.plotter.drift import BranchWatch
 from m4d.controllers.plotter.status import answered, committed, committed_status, repository_checks
 from m4d.errors import NotFoundError
+from m4d.generator.change import Change
 from m4d.generator.changes import full_change, plotter_change, removal_change
 from m4d.generator.config import RenderConfig
-from m4d.generator.settings import GitOpsSettings
 from m4d.generator.tree import Rendered, plotter_paths, render_clusters
-from m4d.generator.writer import Change, GitOpsWriter, WriteResult
+from m4d.gitops.settings import GitOpsSettings
+from m4d.gitops.writer import GitOpsWriter, WriteResult
 from m4d.runtime.controller import Controller, ObjectKey, Outcome, Watch
 from m4d.runtime.indexers import APPLICATION, app_key
 

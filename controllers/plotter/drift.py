@@ -14,7 +14,7 @@ import logging
 from collections.abc import Callable
 
 from m4d.errors import M4DError
-from m4d.generator.writer import GitOpsWriter
+from m4d.gitops.writer import GitOpsWriter
 
 log = logging.getLogger("m4d.controllers.plotter")
 

@@ -18,7 +18,7 @@ from collections.abc import Callable, Mapping
 from m4d.api.meta import Condition, set_condition
 from m4d.api.plotter import ClusterState, Plotter, PlotterStatus, ReviewStatus
 from m4d.generator.review import Review
-from m4d.generator.writer import WriteResult
+from m4d.gitops.writer import WriteResult
 
 COMMITTED = "Committed"
 AWAITING_REVIEW = "AwaitingReview"

@@ -18,11 +18,12 @@ from m4d.api.cluster import MemberCluster
 from m4d.api.meta import is_dns_subdomain
 from m4d.cluster.interface import Cluster
 from m4d.errors import FieldError, InvalidError, NotFoundError
+from m4d.generator.change import Change
 from m4d.generator.cluster_template import ClusterTemplate, render_spec
 from m4d.generator.naming import application_path, cluster_dir, namespace_path
-from m4d.generator.settings import GitOpsSettings
 from m4d.generator.tree import render_clusters
-from m4d.generator.writer import Change, GitOpsWriter, WriteResult
+from m4d.gitops.settings import GitOpsSettings
+from m4d.gitops.writer import GitOpsWriter, WriteResult
 
 TEMPLATE_LABEL = "m4d.dev/cluster-template"
 FIELD_MANAGER = "m4d-onboard"

@@ -14,11 +14,15 @@ from m4d.packaged import CLUSTER_TEMPLATES, SAMPLES, data_dir
 
 ROOT = Path(__file__).resolve().parents[2]
 # Each layer may import the core and the layers before it, never one after it.
-LAYERS = ["m4d", "m4d.generator", "m4d.modules", "m4d.controllers", "m4d.demo", "m4d.cli"]
+LAYERS = ["m4d", "m4d.generator", "m4d.gitops", "m4d.modules", "m4d.controllers", "m4d.demo", "m4d.cli"]
 # Data the product reads at run time, shipped as packages (found through importlib.resources).
 DATA = ["m4d.samples", "m4d.cluster_templates"]
-# The generator is pure: it renders and writes Git, it does not read or write a cluster.
-FORBIDDEN = {"m4d.generator": ["m4d.cluster", "m4d.runtime"]}
+# The generator is pure: it renders (m4d.gitops writes Git); neither reads nor writes a cluster.
+# (m4d.git.host's data types, a pull request and its draft, are what a review plan is made of.)
+FORBIDDEN = {
+    "m4d.generator": ["m4d.cluster", "m4d.runtime", "m4d.git.mirror", "m4d.git.remote", "m4d.git.host.files"],
+    "m4d.gitops": ["m4d.cluster", "m4d.runtime"],
+}
 
 
 def package_dirs() -> dict[str, Path]:

@@ -7,8 +7,8 @@ from pathlib import Path
 
 from m4d.generator.changes import full_change
 from m4d.generator.config import RenderConfig
-from m4d.generator.writer import GitOpsWriter
 from m4d.git import Mirror, Remote
+from m4d.gitops.writer import GitOpsWriter
 from tests.unit.generator.plans import members, plotter
 
 

@@ -10,10 +10,11 @@ from pathlib import Path
 import pytest
 
 from m4d.errors import PermanentError, TemporaryError, UnauthorizedError
+from m4d.generator.change import Change
 from m4d.generator.changes import full_change
 from m4d.generator.config import RenderConfig
-from m4d.generator.writer import Change, GitOpsWriter
 from m4d.git import Mirror, Remote
+from m4d.gitops.writer import GitOpsWriter
 from tests.integration.generator.gitservers import free_port, git, git_daemon, http_git, wait_listening
 from tests.testenv.small_disk import SmallDisk
 from tests.unit.generator.plans import members, plotter

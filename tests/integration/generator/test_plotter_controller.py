@@ -18,7 +18,7 @@ from m4d.cluster.connect import HubLayout
 from m4d.cluster.local import LocalCluster
 from m4d.controllers.plotter import FINALIZER, PlotterController
 from m4d.errors import NotFoundError
-from m4d.generator.settings import GitOpsSettings
+from m4d.gitops.settings import GitOpsSettings
 from m4d.runtime.manager import Manager
 from tests.integration.generator.gitservers import git
 from tests.unit.generator.plans import member, plotter

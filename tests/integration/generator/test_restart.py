@@ -12,8 +12,8 @@ import pytest
 
 from m4d.generator.changes import full_change
 from m4d.generator.config import RenderConfig
-from m4d.generator.writer import GitOpsWriter
 from m4d.git import Mirror, Remote
+from m4d.gitops.writer import GitOpsWriter
 from tests.integration.generator.gitservers import git
 from tests.unit.generator.plans import members, plotter
 

@@ -7,11 +7,12 @@ from pathlib import Path
 
 import pytest
 
+from m4d.generator.change import Change
 from m4d.generator.changes import full_change, plotter_change
 from m4d.generator.config import RenderConfig
-from m4d.generator.writer import Change, GitOpsWriter
 from m4d.git import Mirror
 from m4d.git.host.gitea import GiteaHost
+from m4d.gitops.writer import GitOpsWriter
 from tests.integration.git.gitea_api import GiteaRepo, new_repo
 from tests.testenv.gitea import Gitea
 from tests.unit.generator.plans import members, plotter

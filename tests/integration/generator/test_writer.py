@@ -7,10 +7,11 @@ from pathlib import Path
 
 import pytest
 
+from m4d.generator.change import Change
 from m4d.generator.changes import full_change, plotter_change, removal_change
 from m4d.generator.config import RenderConfig
-from m4d.generator.writer import Change, GitOpsWriter
 from m4d.git import Mirror, Remote
+from m4d.gitops.writer import GitOpsWriter
 from tests.integration.generator.gitservers import git
 from tests.unit.generator.plans import members, plotter
 

@@ -8,7 +8,7 @@ from m4d.api.meta import find_condition
 from m4d.api.plotter import ClusterState, PlotterStatus
 from m4d.controllers.plotter.status import Check, answered, check_key, committed_status, repository_checks
 from m4d.generator.review import Review
-from m4d.generator.writer import WriteResult
+from m4d.gitops.writer import WriteResult
 from tests.unit.generator.plans import plotter
 
 P1 = "clusters/m1/blueprints/default-app-x.yaml"

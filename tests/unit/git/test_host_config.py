@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 
 from m4d.errors import PermanentError
-from m4d.generator.review import DescriptionFiles
-from m4d.generator.settings import GitOpsSettings, load_git_hosts
 from m4d.git.host import HostSettings, resolve_token
+from m4d.git.host.files import DescriptionFiles
+from m4d.gitops.settings import GitOpsSettings, load_git_hosts
 
 REPO = "https://git.example.com/platform/gitops.git"
 

@@ -19,13 +19,13 @@ import random
 import re
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Literal
 
-from m4d.api.application import M4DApplication
 from m4d.errors import M4DError, TemporaryError
-from m4d.generator.message import PlotterRef, compose, origin_from_content
+from m4d.generator.change import Change
+from m4d.generator.message import compose, origin_from_content
 from m4d.generator.naming import OWNED_PREFIXES, is_owned
 from m4d.generator.pull_request import describe
 from m4d.generator.review import TRAILER_CHANGE, Live, Review, change_of, plan_review, subject_prefix
@@ -34,28 +34,6 @@ from m4d.git import Mirror, PushRejected, blob_sha
 from m4d.git.host import GitHost, PullRequestDraft
 
 Mode = Literal["direct", "review"]
-
-
-@dataclass(frozen=True)
-class Change:
-    """What the generated folders must look like after the write.
-
-    `files`: path → content, or None for "must not exist". With `full`, every other file under the
-    generated folders is removed too, except `preserve` (files of Plotters that could not be rendered
-    this time, left as they are). `removed_folders`: every file under these goes (an offboarded member's
-    folder, whatever it holds). `subject` groups review branches (a Plotter key, or "clusters").
-    """
-
-    files: Mapping[str, bytes | None]
-    origins: Mapping[str, Origin] = field(default_factory=dict)
-    full: bool = False
-    preserve: frozenset[str] = frozenset()
-    plotters: Sequence[PlotterRef] = ()
-    subject: str = "sync"
-    reason: str | None = None
-    # The applications the change serves, by namespace/name: what a review description explains.
-    applications: Mapping[str, M4DApplication] = field(default_factory=dict)
-    removed_folders: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

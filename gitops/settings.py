@@ -28,11 +28,11 @@ from m4d.api.strict import load_yaml_file
 from m4d.errors import PermanentError
 from m4d.generator.config import RenderConfig
 from m4d.generator.naming import short_hash
-from m4d.generator.review import DescriptionFiles
-from m4d.generator.writer import GitOpsWriter, Mode
 from m4d.git import Mirror, Remote, init_bare
 from m4d.git.host import GitHost, HostSettings, open_host
 from m4d.git.host.config import PROVIDERS
+from m4d.git.host.files import DescriptionFiles
+from m4d.gitops.writer import GitOpsWriter, Mode
 
 ENV_REPO = "M4D_GITOPS_REPO"
 ENV_BRANCH = "M4D_GITOPS_BRANCH"
