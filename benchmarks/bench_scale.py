@@ -67,7 +67,7 @@ from tests.unit.generator.plans import plotter  # noqa: E402
 
 NAMESPACES = 10
 HEARTBEAT = 5.0
-POLL = 0.5  # the completion check reads the store file; more often would cost the hub's process
+POLL = 0.25
 
 
 def m4d(hub: Path, *args: str) -> None:
@@ -132,31 +132,6 @@ def _query(db: Path, sql: str) -> Any:
         return conn.execute(sql).fetchone()
 
 
-def _settled(db: Path, repo: Path, apps: int) -> tuple[bool, int]:
-    """(every application reconciled, every Plotter committed and synced everywhere; Plotters so far).
-    Read straight from the store file: polling through the API would cost the hub's own process."""
-    seen = _query(
-        db,
-        "SELECT count(*) FROM objects WHERE kind='M4DApplication' AND "
-        "json_extract(body,'$.status.observedGeneration') = json_extract(body,'$.metadata.generation')",
-    )[0]
-    plotters, committed = _query(
-        db,
-        "SELECT count(*), count(json_extract(body,'$.status.committedRevision')) FROM objects WHERE kind='Plotter'",
-    )
-    if seen < apps or committed < plotters:
-        return False, plotters
-    head = subprocess.run(
-        ["git", "--git-dir", str(repo), "rev-parse", "main"], capture_output=True, text=True, check=True
-    ).stdout.strip()
-    behind = _query(
-        db,
-        "SELECT count(*) FROM objects WHERE kind='MemberCluster' AND "
-        f"coalesce(json_extract(body,'$.status.appliedRevision'), '') != '{head}'",
-    )[0]
-    return behind == 0, plotters
-
-
 def _leftovers(db: Path, repo: Path, secrets: Path) -> dict[str, int]:
     """What deleting every application must remove: the applications and Plotters, their Blueprints in
     the GitOps repository (and on every member: each applied the branch head), their access tokens."""
@@ -205,6 +180,61 @@ def clean_up(layout: HubLayout, apps: list[M4DApplication], limit: float = 600.0
         user.close()
 
 
+class Progress:
+    """Follows the hub's own informers (their handlers run on each change): applications reconciled,
+    Plotters committed, members' applied revisions. Looking costs nothing per object, so the check does
+    not grow with N or take the hub's CPU (reading the store or the API for it would, every POLL)."""
+
+    def __init__(self, manager: Manager, hub: Cluster) -> None:
+        self.lock = threading.Lock()
+        self.apps: dict[tuple[str | None, str], bool] = {}
+        self.plotters: dict[tuple[str | None, str], bool] = {}
+        self.applied: dict[str, str | None] = {}
+        manager.informers.get(hub, M4DApplication).add_handler(self._app)
+        manager.informers.get(hub, Plotter).add_handler(self._plotter)
+        manager.informers.get(hub, MemberCluster).add_handler(self._member)
+
+    def _app(self, event: str, old: M4DApplication | None, new: M4DApplication | None) -> None:
+        obj = new or old
+        assert obj is not None
+        with self.lock:
+            if new is None:
+                self.apps.pop((obj.namespace, obj.name), None)
+            else:
+                seen = new.status.observed_generation if new.status is not None else None
+                self.apps[(obj.namespace, obj.name)] = seen == new.metadata.generation
+
+    def _plotter(self, event: str, old: Plotter | None, new: Plotter | None) -> None:
+        obj = new or old
+        assert obj is not None
+        with self.lock:
+            if new is None:
+                self.plotters.pop((obj.namespace, obj.name), None)
+            else:
+                self.plotters[(obj.namespace, obj.name)] = bool(new.status and new.status.committed_revision)
+
+    def _member(self, event: str, old: MemberCluster | None, new: MemberCluster | None) -> None:
+        obj = new or old
+        assert obj is not None
+        with self.lock:
+            if new is None:
+                self.applied.pop(obj.name, None)
+            else:
+                self.applied[obj.name] = new.status.applied_revision if new.status is not None else None
+
+    def settled(self, repo: Path, apps: int) -> tuple[bool, int]:
+        """(every application reconciled, every Plotter committed and synced everywhere; Plotters so far)"""
+        with self.lock:
+            seen, plotters = sum(self.apps.values()), len(self.plotters)
+            if seen < apps or not all(self.plotters.values()):
+                return False, plotters
+            applied = set(self.applied.values())
+        head = subprocess.run(
+            ["git", "--git-dir", str(repo), "rev-parse", "main"], capture_output=True, text=True, check=True
+        ).stdout.strip()
+        return applied == {head}, plotters
+
+
 def _commits(repo: Path) -> int:
     count = ["git", "--git-dir", str(repo), "rev-list", "--count", "main"]
     out = subprocess.run(count, check=False, capture_output=True, text=True)
@@ -248,6 +278,7 @@ def run_hub(
     for thread in beaters:
         thread.start()
     sync = services.start(paths.hub, services.Service("sync", ("sync",)))
+    progress = Progress(manager, hub)
     manager.start()
     try:
         while not manager.idle():
@@ -264,7 +295,7 @@ def run_hub(
         plotters = 0
         while True:
             time.sleep(POLL)
-            settled, plotters = _settled(layout.hub_db, layout.gitops_repo, len(apps))
+            settled, plotters = progress.settled(layout.gitops_repo, len(apps))
             if settled and not writer.is_alive():
                 break
             if time.monotonic() - start > 3600:
@@ -310,20 +341,6 @@ KUBE_BASELINE: list[float] = []  # the API server alone (seconds, CPU seconds), 
 KUBE_MEMBERS = {"eu-de-1": "member1", "eu-fr-1": "member2"}  # member cluster -> test environment context
 
 
-def _kube_settled(observer: Cluster, repo: Path, apps: int) -> tuple[bool, int]:
-    """As `_settled`, read through the API (one list per kind)."""
-    listed = observer.list(M4DApplication).items
-    seen = sum(1 for a in listed if a.status is not None and a.status.observed_generation == a.metadata.generation)
-    plotters = observer.list(Plotter).items
-    if seen < apps or any(p.status is None or p.status.committed_revision is None for p in plotters):
-        return False, len(plotters)
-    head = subprocess.run(
-        ["git", "--git-dir", str(repo), "rev-parse", "main"], capture_output=True, text=True, check=True
-    ).stdout.strip()
-    members = observer.list(MemberCluster).items
-    return all(m.status is not None and m.status.applied_revision == head for m in members), len(plotters)
-
-
 def _in_namespace(app: M4DApplication, namespace: str) -> M4DApplication:
     return app.model_copy(update={"metadata": app.metadata.model_copy(update={"namespace": namespace})})
 
@@ -362,8 +379,8 @@ def run_kube(base: Path, count: int, workers: int) -> tuple[Done, list[M4DApplic
             thread.start()
         contexts = [f"--member-context={name}={context}" for name, context in KUBE_MEMBERS.items()]
         sync = services.start(paths.hub, services.Service("sync", ("--kube-context", "hub", "sync", *contexts)), admin)
-        observer = KubeCluster.from_kubeconfig("hub", str(env.kubeconfig))
         user = KubeCluster.from_kubeconfig("hub", str(env.kubeconfig))
+        progress = Progress(manager, hub)
         manager.start()
         try:
             while not manager.idle():
@@ -376,8 +393,8 @@ def run_kube(base: Path, count: int, workers: int) -> tuple[Done, list[M4DApplic
             writer = threading.Thread(target=lambda: [user.create(a) for a in apps])
             writer.start()
             while True:
-                time.sleep(1.0)  # each look lists through the API server the hub uses
-                settled, plotters = _kube_settled(observer, layout.gitops_repo, len(apps))
+                time.sleep(POLL)
+                settled, plotters = progress.settled(layout.gitops_repo, len(apps))
                 if settled and not writer.is_alive():
                     break
                 if time.monotonic() - start > 3600:
@@ -420,7 +437,7 @@ def run_kube(base: Path, count: int, workers: int) -> tuple[Done, list[M4DApplic
             services.stop_all(paths.hub)
             for thread in beaters:
                 thread.join(10)
-            for cluster in (*clusters.values(), beats, observer, user):
+            for cluster in (*clusters.values(), beats, user):
                 cluster.close()
 
 
