@@ -8,8 +8,10 @@ own annotation, does the same (the differential test in tests/integration/argocd
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 from m4d.api.meta import Resource
@@ -45,33 +47,47 @@ class SyncPlan:
         )
 
 
-def _documents(data: bytes, path: str) -> list[Any]:
-    return [d.body for d in yaml_documents(decode(data, path), path) if d.body is not None]
+# Parsed manifests by (path, content): a pass after a commit parses only the files the commit changed,
+# not the whole folder again (a folder of thousands of Blueprints). Entries are shared: never modified.
+_PARSED_FILES = 1 << 15
+
+
+@lru_cache(maxsize=_PARSED_FILES)
+def _parsed(path: str, data: bytes) -> tuple[tuple[Any, ...], tuple[Resource, ...], tuple[FieldError, ...]]:
+    """(the file's documents, the objects it declares, what is wrong with it)"""
+    try:
+        docs = tuple(d.body for d in yaml_documents(decode(data, path), path) if d.body is not None)
+    except InvalidError as exc:  # not UTF-8, not YAML, too deep or too large: anyone may push to Git
+        return (), (), tuple(FieldError(path, e.message) for e in exc.errors)
+    out: list[Resource] = []
+    problems: list[FieldError] = []
+    for index, body in enumerate(docs, start=1):
+        if isinstance(body, dict) and (body.get("apiVersion"), body.get("kind")) in _SKIPPED:
+            continue
+        try:
+            out.append(parse_document(Document(path, index, body)))
+        except InvalidError as exc:
+            problems += [FieldError(f"{exc.what}: {e.path}" if e.path else exc.what, e.message) for e in exc.errors]
+    return docs, tuple(out), tuple(problems)
 
 
 def cluster_prefix(cluster: str) -> str:
     return f"clusters/{cluster}/"
 
 
+def _manifests(files: dict[str, bytes], cluster: str) -> list[str]:
+    return sorted(p for p in files if p.startswith(cluster_prefix(cluster)) and p.endswith((".yaml", ".yml")))
+
+
 def desired_objects(files: dict[str, bytes], cluster: str) -> list[Resource]:
-    """Parse every manifest of one cluster folder; a broken file fails the whole sync of that cluster."""
+    """Parse every manifest of one cluster folder; a broken file fails the whole sync of that cluster.
+    The objects returned are shared with later passes: copy before changing one."""
     out: list[Resource] = []
     problems: list[FieldError] = []
-    for path in sorted(p for p in files if p.startswith(cluster_prefix(cluster))):
-        if not path.endswith((".yaml", ".yml")):
-            continue
-        try:
-            docs = _documents(files[path], path)
-        except InvalidError as exc:  # not UTF-8, not YAML, too deep or too large: anyone may push to Git
-            problems += [FieldError(path, e.message) for e in exc.errors]
-            continue
-        for index, body in enumerate(docs, start=1):
-            if isinstance(body, dict) and (body.get("apiVersion"), body.get("kind")) in _SKIPPED:
-                continue
-            try:
-                out.append(parse_document(Document(path, index, body)))
-            except InvalidError as exc:
-                problems += [FieldError(f"{exc.what}: {e.path}" if e.path else exc.what, e.message) for e in exc.errors]
+    for path in _manifests(files, cluster):
+        _, objects, wrong = _parsed(path, files[path])
+        out += objects
+        problems += wrong
     if problems:
         raise InvalidError(f"cluster folder {cluster_prefix(cluster)}", problems)
     return out
@@ -80,14 +96,11 @@ def desired_objects(files: dict[str, bytes], cluster: str) -> list[Resource]:
 def namespace_manifests(files: dict[str, bytes], cluster: str) -> list[dict[str, object]]:
     """The Namespace objects of one cluster folder (a real member needs them before its Blueprints)."""
     out: list[dict[str, object]] = []
-    for path in sorted(p for p in files if p.startswith(cluster_prefix(cluster))):
-        if not path.endswith((".yaml", ".yml")):
-            continue
-        try:
-            docs = _documents(files[path], path)
-        except InvalidError:
-            continue  # desired_objects reports it
-        out += [d for d in docs if isinstance(d, dict) and (d.get("apiVersion"), d.get("kind")) in _SKIPPED]
+    for path in _manifests(files, cluster):
+        docs, _, _ = _parsed(path, files[path])  # a broken file: desired_objects reports it
+        out += [
+            copy.deepcopy(d) for d in docs if isinstance(d, dict) and (d.get("apiVersion"), d.get("kind")) in _SKIPPED
+        ]
     return out
 
 
