@@ -33,8 +33,11 @@ typecheck: install
 unit: install
 	$(BIN)/pytest tests/unit
 
+# The CRDs, and their copies in the Helm charts (which cannot read outside their own folder).
 crds: install
 	$(BIN)/m4d crds --out deploy/crds
+	$(BIN)/m4d crds --out deploy/charts/m4d-hub/files/crds
+	$(BIN)/m4d crds --out deploy/charts/m4d-agent/files/crds
 
 # Every benchmark prints its figure as a ratio against a baseline measured in the same run.
 bench: install

@@ -1,6 +1,6 @@
 """`m4d cluster`: onboard member clusters from templates, offboard them, and list them.
 
-m4d cluster onboard NAME --template T --region R [--set k=v] [--bundle DIR|-]
+m4d cluster onboard NAME --template T --region R [--set k=v] [--bundle FILE|-]
 m4d cluster offboard NAME
 m4d cluster list
 m4d cluster templates
@@ -33,20 +33,19 @@ def _parse_sets(sets: tuple[str, ...]) -> dict[str, str]:
     return values
 
 
-def _write_bundle(files: dict[str, bytes], target: str) -> str:
+def _write_bundle(values: bytes, target: str) -> str:
     if target == "-":
-        sys.stdout.buffer.write(b"---\n".join(files[name] for name in sorted(files)))
+        sys.stdout.buffer.write(values)
         sys.stdout.flush()
         return "stdout"
-    folder = Path(target)
-    folder.mkdir(parents=True, exist_ok=True)
-    folder.chmod(0o700)  # the hub connection Secret is in there
-    for name, content in sorted(files.items()):
-        path = folder / name
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "wb") as f:
-            f.write(content)
-    return str(folder)
+    path = Path(target)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # Owner-only from the start (the agent's hub token is in it), also when it replaces an older bundle.
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(values)
+    return str(path)
 
 
 @cluster.command()
@@ -54,11 +53,21 @@ def _write_bundle(files: dict[str, bytes], target: str) -> str:
 @click.option("-t", "--template", required=True, help="Template name in cluster-templates/, or a template file.")
 @click.option("--region", help="The cluster's region (the template's `region` parameter).")
 @click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="A template parameter; repeatable.")
-@click.option("--bundle", metavar="DIR|-", help="Write the member install bundle to DIR or stdout (-).")
+@click.option(
+    "--bundle",
+    metavar="FILE|-",
+    help="Write the member install bundle (values for the m4d-agent Helm chart) to FILE or stdout (-).",
+)
 @click.option("--hub-kubeconfig", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="Kubeconfig of the agent's identity on the hub (default: the hub's --kube-context).")  # fmt: skip
+              help="Kubeconfig of the agent's identity on the hub (default: a token for the member's agent "
+                   "service account on the --kube-context hub, made now).")  # fmt: skip
 @click.option("--hub-context", help="Context in --hub-kubeconfig (default: its current context).")
-@click.option("--image", help="Image of the agent in the bundle (default: m4d:<version>).")
+@click.option(
+    "--hub-server", metavar="URL", help="The hub API URL as the member reaches it (default: the kubeconfig's)."
+)
+@click.option("--token-days", type=click.IntRange(1, 3650), default=365, show_default=True,
+              help="Lifetime of the agent's hub token (onboard again to renew it).")  # fmt: skip
+@click.option("--image", help="Image of the agent in the bundle (default: ghcr.io/m4d/m4d:<version>).")
 @gitops_options
 @pass_context
 def onboard(
@@ -70,13 +79,19 @@ def onboard(
     bundle: str | None,
     hub_kubeconfig: Path | None,
     hub_context: str | None,
+    hub_server: str | None,
+    token_days: int,
     image: str | None,
     gitops_repo: str | None,
     gitops_branch: str | None,
     gitops_mode: str | None,
 ) -> None:
     """Create the MemberCluster NAME on the hub from a template, register it in the GitOps repository
-    (its folder and Argo CD Application, no secrets), and write the member's install bundle."""
+    (its folder and Argo CD Application, no secrets), and write the member's install bundle.
+
+    On a Kubernetes hub the bundle's hub connection is the member agent's own service account there
+    (`m4d-member-NAME/m4d-agent`, made now with the least it may do: m4d.cluster.rbac) and a token for it;
+    --hub-kubeconfig gives another identity instead."""
     from m4d.controllers.registry.onboarding import onboard as do_onboard  # noqa: PLC0415
     from m4d.generator import bundle as bundles  # noqa: PLC0415
     from m4d.generator.cluster_template import load_template  # noqa: PLC0415
@@ -87,9 +102,8 @@ def onboard(
     chosen = load_template(template)
     hub_config = None
     if bundle is not None:
-        source = hub_kubeconfig or (
-            Path(ctx.target.kubeconfig) if ctx.target.kube_context and ctx.target.kubeconfig else None
-        )
+        default = Path(ctx.target.kubeconfig or Path.home() / ".kube" / "config")  # kubectl's lookup
+        source = hub_kubeconfig or (default if ctx.target.kube_context and default.is_file() else None)
         if source is None:
             raise click.UsageError(
                 "the bundle's hub connection needs a hub API the member can reach: pass --hub-kubeconfig "
@@ -99,6 +113,8 @@ def onboard(
         hub_config = bundles.hub_kubeconfig(
             source, hub_context or (None if hub_kubeconfig else ctx.target.kube_context)
         )
+        if hub_server:
+            hub_config["cluster"]["server"] = hub_server
     settings = gitops_settings(ctx, gitops_repo, gitops_branch, gitops_mode)
     done = do_onboard(ctx.hub(), settings, name, chosen, values)
     spec = done.cluster.spec
@@ -117,10 +133,26 @@ def onboard(
     else:
         ctx.console.print(f"already registered in {settings.remote.url}", highlight=False, soft_wrap=True)
     if hub_config is not None and bundle is not None:
-        files = bundles.member_bundle(name, hub_config, image or bundles.DEFAULT_IMAGE)
-        out = _write_bundle(files, bundle)
+        if hub_kubeconfig is None:
+            hub_config = bundles.token_connection(hub_config, _agent_token(ctx, name, token_days))
+        out = _write_bundle(bundles.agent_values(name, hub_config, image or bundles.DEFAULT_IMAGE), bundle)
         if out != "stdout":
-            ctx.console.print(f"member install bundle in {out}: kubectl apply -f {out} (on the member)", soft_wrap=True)
+            ctx.console.print(
+                f"member install bundle in {out}: helm install m4d-agent deploy/charts/m4d-agent -n m4d-system "
+                f"--create-namespace -f {out} (on the member)",
+                soft_wrap=True,
+            )
+
+
+def _agent_token(ctx: CliContext, name: str, days: int) -> str:
+    """The member agent's identity on the (Kubernetes) hub, and a token for it from the TokenRequest API."""
+    from m4d.cluster.kube import KubeCluster  # noqa: PLC0415
+    from m4d.cluster.rbac import SERVICE_ACCOUNT, member_agent_manifests, member_namespace  # noqa: PLC0415
+
+    hub = ctx.hub()
+    assert isinstance(hub, KubeCluster)
+    hub.manifests.apply_all(member_agent_manifests(name), field_manager="m4d-onboard")
+    return hub.manifests.service_account_token(member_namespace(name), SERVICE_ACCOUNT, seconds=days * 86400)
 
 
 @cluster.command()

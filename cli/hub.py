@@ -6,6 +6,7 @@ import logging
 import os
 import socket
 import threading
+import uuid
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
@@ -207,7 +208,8 @@ def _run_elected(ctx: CliContext, manager: Any, stop: threading.Event, namespace
 
     hub = ctx.hub()
     assert isinstance(hub, KubeCluster)
-    identity = os.environ.get("POD_NAME") or f"{socket.gethostname()}-{os.getpid()}"
+    # Unique per process, as client-go's: a restarted container must not take itself for the leader it was.
+    identity = f"{os.environ.get('POD_NAME') or socket.gethostname()}_{uuid.uuid4().hex[:8]}"
     elector = LeaderElector(hub.manifests, namespace, name, identity)
     ctx.err.print(f"{identity}: waiting to lead (lease {namespace}/{name})")
     try:

@@ -27,6 +27,13 @@ from m4d.cli.signals import setup_logging, stop_event
     is_flag=True,
     help="The member is the cluster this runs in (the agent's Deployment on its member).",
 )
+@click.option(
+    "--config",
+    "config_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Agent settings (YAML): credentials, the modules' Vault, cluster domain, Blueprint namespace "
+    "(m4d/controllers/agent/settings.py).",
+)
 @click.option("--workdir", type=click.Path(file_okay=False, path_type=Path), help="Where module instances run.")
 @click.option("--heartbeat", type=SECONDS, default=5.0, show_default=True, help="Seconds between heartbeats.")
 @click.option("--stop-modules", is_flag=True, help="Stop the modules on exit (default: leave them for the next agent).")
@@ -37,6 +44,7 @@ def agent(
     cluster: str,
     member_kube_context: str | None,
     member_in_cluster: bool,
+    config_file: Path | None,
     workdir: Path | None,
     heartbeat: float,
     stop_modules: bool,
@@ -45,8 +53,9 @@ def agent(
     """Run the blueprint agent of one member: its Blueprints become running modules, reported to the hub."""
     from m4d.cluster.interface import Cluster  # noqa: PLC0415
     from m4d.cluster.kube import KubeCluster  # noqa: PLC0415 - start-up cost only when used
-    from m4d.controllers.agent.agent import AgentSettings, BlueprintAgent  # noqa: PLC0415
+    from m4d.controllers.agent.agent import BlueprintAgent  # noqa: PLC0415
     from m4d.controllers.agent.heartbeat import run_heartbeat  # noqa: PLC0415
+    from m4d.controllers.agent.settings import AgentFile, AgentSettings  # noqa: PLC0415
     from m4d.credentials.source import CredentialSource  # noqa: PLC0415
     from m4d.runtime.manager import Manager  # noqa: PLC0415
 
@@ -58,10 +67,14 @@ def agent(
         member = KubeCluster.from_kubeconfig(context=member_kube_context, config_file=ctx.target.kubeconfig)
     else:
         member = ctx.target.open_member(cluster)
+    file = AgentFile.load(config_file) if config_file is not None else AgentFile()
     settings = AgentSettings(
         cluster=cluster,
         workdir=(workdir or layout.root / "run" / cluster).absolute(),
-        credentials=CredentialSource(kind="file", path=str(layout.secrets_file)),
+        credentials=file.credentials or CredentialSource(kind="file", path=str(layout.secrets_file)),
+        cluster_domain=file.cluster_domain or "cluster.local",
+        module_vault=file.module_vault,
+        namespace=file.namespace,
     )
     controller = BlueprintAgent(member, hub=ctx.hub(), settings=settings)
     stop = stop_event(ctx.err)
@@ -156,11 +169,44 @@ def sync(
 @click.option("-n", "--namespace", default="default", show_default=True)
 @pass_context
 def token(ctx: CliContext, name: str, namespace: str) -> None:
-    """Print the access token a workload of application NAME presents to its module endpoints."""
+    """Print the access token a workload of application NAME presents to its module endpoints.
+
+    On a Kubernetes hub it is the Secret the application's status names (`m4d-token-NAME` in its
+    namespace); on the embedded hub, the hub directory's secrets file.
+    """
     from m4d.credentials.app_tokens import read_token  # noqa: PLC0415
     from m4d.credentials.local import SecretsFile  # noqa: PLC0415
 
+    if ctx.target.is_kubernetes:
+        click.echo(_token_from_secret(ctx, name, namespace))
+        return
     click.echo(read_token(SecretsFile(ctx.target.layout.secrets_file), namespace, name))
+
+
+def _token_from_secret(ctx: CliContext, name: str, namespace: str) -> str:
+    import base64  # noqa: PLC0415
+
+    from m4d.api.application import M4DApplication  # noqa: PLC0415
+    from m4d.cluster.kube import KubeCluster  # noqa: PLC0415
+    from m4d.credentials.app_tokens import TOKEN_ENTRY, token_secret_name  # noqa: PLC0415
+    from m4d.errors import NotFoundError  # noqa: PLC0415
+
+    hub = ctx.hub()
+    assert isinstance(hub, KubeCluster)
+    app = hub.get(M4DApplication, name, namespace)
+    ref = app.status.access_token if app.status is not None else None
+    secret_name, key = (ref.name, ref.key) if ref is not None else (token_secret_name(name), TOKEN_ENTRY)
+    try:
+        secret = hub.manifests.get("v1", "Secret", secret_name, namespace)
+    except NotFoundError:
+        raise click.ClickException(
+            f"application {namespace}/{name} has no access token yet (Secret {secret_name}); the hub mints it "
+            "when it reconciles the application"
+        ) from None
+    value = (secret.get("data") or {}).get(key)
+    if not value:
+        raise click.ClickException(f"Secret {namespace}/{secret_name} holds no {key!r}")
+    return base64.b64decode(value).decode()
 
 
 COMMANDS = [agent, sync, token]

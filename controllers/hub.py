@@ -19,6 +19,9 @@ Configuration comes from `<hub dir>/hub.yaml` (all keys optional), overridden by
     gitopsResync: 600                      # seconds between full syncs of the generated folders
     gitHosts: [...]                        # review mode: the Git host of each GitOps repository
                                            # (m4d/git/host/config.py; docs/gitops.md)
+    tokens:                                # applications' access tokens on a Kubernetes hub:
+      kubernetesSecrets: true              #   a Secret m4d-token-<app> in the application's namespace
+      vault: {kind: vault, address: ...}   #   and in Vault for the member agents (a credential source)
 
 Without a setting, the embedded default looks in the hub directory: `file:<hub>/catalog` and
 `builtin:<hub>/policies`. Relative paths in hub.yaml are relative to the directory `m4d` runs in.
@@ -43,15 +46,24 @@ from m4d.controllers.aggregator.controller import AggregatorController
 from m4d.controllers.aggregator.status import HEARTBEAT_TIMEOUT, OFFLINE_GRACE
 from m4d.controllers.application.controller import ApplicationController
 from m4d.controllers.application.revisions import RECHECK
+from m4d.controllers.application.token_secrets import SecretTokenController, SecretTokens
 from m4d.controllers.application.tokens import TokenController
 from m4d.controllers.plotter.controller import PlotterController
 from m4d.controllers.registry.liveness import ClusterRegistry
 from m4d.credentials.local import SecretsFile
-from m4d.errors import InvalidError
+from m4d.credentials.source import CredentialSource, open_store
+from m4d.errors import InvalidError, PermanentError
 from m4d.git.host import HostSettings
 from m4d.gitops.settings import GitOpsSettings
 from m4d.runtime.controller import Controller
 from m4d.taxonomy import Taxonomy
+
+
+class TokenSettings(Model):
+    """Where a Kubernetes hub keeps applications' access tokens (the embedded default: the secrets file)."""
+
+    kubernetes_secrets: bool = Field(default=True, description="A Secret per application, in its namespace")
+    vault: CredentialSource | None = Field(default=None, description="Also in Vault, for the member agents")
 
 
 class HubFile(Model):
@@ -69,6 +81,7 @@ class HubFile(Model):
     gitops_watch: float | None = Field(default=None, ge=0, le=3600)
     gitops_resync: float | None = Field(default=None, gt=0)
     git_hosts: list[HostSettings] = Field(default_factory=list)
+    tokens: TokenSettings | None = None
 
 
 # Objects each controller reconciles at once by default: a slow catalog or policy answer for one
@@ -93,6 +106,7 @@ class HubConfig:
     review_poll: float = 30.0
     gitops_watch: float = 2.0
     gitops_resync: float = 600.0
+    tokens: TokenSettings | None = None  # a Kubernetes hub's token store (replaces secrets_file)
 
     @classmethod
     def load(cls, layout: HubLayout, path: Path | None = None) -> HubConfig:
@@ -130,6 +144,8 @@ class HubConfig:
             review_poll=settings.review_poll or config.review_poll,
             gitops_watch=config.gitops_watch if settings.gitops_watch is None else settings.gitops_watch,
             gitops_resync=settings.gitops_resync or config.gitops_resync,
+            tokens=settings.tokens,
+            secrets_file=None if settings.tokens is not None else config.secrets_file,
         )
 
 
@@ -146,12 +162,25 @@ class HubControllers:
             closer.close()
 
 
+def _secret_tokens(hub: Cluster, settings: TokenSettings) -> SecretTokens:
+    from m4d.cluster.kube import KubeCluster  # noqa: PLC0415 - only a Kubernetes hub has Secrets
+    from m4d.credentials.vault import VaultStore  # noqa: PLC0415
+
+    if not isinstance(hub, KubeCluster) or not settings.kubernetes_secrets:
+        raise PermanentError("hub.yaml tokens: application tokens as Secrets need a Kubernetes hub")
+    vault = open_store(settings.vault) if settings.vault is not None else None
+    if vault is not None and not isinstance(vault, VaultStore):
+        raise PermanentError("hub.yaml tokens.vault must be a Vault credential source (kind: vault)")
+    return SecretTokens(hub.manifests, vault)
+
+
 def build_hub(hub: Cluster, config: HubConfig) -> HubControllers:
     taxonomy = Taxonomy.load(config.taxonomy)
     catalog = open_catalog(config.catalog, taxonomy=taxonomy, timeout=config.connector_timeout)
     policy = open_policy_manager(
         config.policy, taxonomy=taxonomy, timeout=config.connector_timeout, default=config.policy_default
     )
+    secrets = config.tokens is not None and config.tokens.kubernetes_secrets
     application = ApplicationController(
         hub,
         catalog=catalog,
@@ -160,12 +189,17 @@ def build_hub(hub: Cluster, config: HubConfig) -> HubControllers:
         resync_after=config.resync_after,
         connector_recheck=config.connector_recheck,
         storage_credentials=SecretsFile(config.secrets_file) if config.secrets_file is not None else None,
+        token_secrets=secrets,
     )
     heartbeat = timedelta(seconds=config.heartbeat_timeout)
     grace = timedelta(seconds=config.offline_grace)
     controllers: list[Controller[Any]] = [application, ClusterRegistry(hub, timeout=heartbeat, grace=grace)]
     closers: list[Any] = [application]
-    if config.secrets_file is not None:
+    if config.tokens is not None:
+        store = _secret_tokens(hub, config.tokens)
+        controllers.append(SecretTokenController(hub, store=store))
+        closers.append(store)
+    elif config.secrets_file is not None:
         controllers.append(TokenController(hub, secrets_file=config.secrets_file))
     if config.gitops is not None:
         plotter = PlotterController.for_hub(

@@ -31,6 +31,7 @@ def blueprint(params: BlueprintParams) -> Blueprint:
             application=app,
             plotter=params.plotter,
             modules=list(params.modules),
+            vault=params.vault,
         ),
     )
 

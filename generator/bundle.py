@@ -1,9 +1,10 @@
-"""The member install bundle: what a cluster admin applies to a member cluster once, by hand.
+"""The member install bundle: values for the `m4d-agent` Helm chart (deploy/charts/m4d-agent).
 
-CRDs, the `m4d-system` namespace, the agent's RBAC and Deployment, and the hub connection Secret: a
-kubeconfig with two contexts, `hub` (the agent's identity on the hub, where it writes its reports and
-heartbeats) and `member` (the in-cluster service account). The Secret is why the bundle is written to
-a file or stdout for the admin, and never into the GitOps repository.
+The cluster's name, the image, and the hub connection: a kubeconfig whose one context `hub` is the agent's
+identity on the hub (it may write only its own reports and heartbeat there). The token in it is why the
+bundle is written to a private file or stdout for the cluster admin, and never into the GitOps repository:
+
+    helm install m4d-agent deploy/charts/m4d-agent -n m4d-system --create-namespace -f BUNDLE
 """
 
 from __future__ import annotations
@@ -15,18 +16,12 @@ from typing import Any
 import yaml
 
 from m4d import __version__
-from m4d.api.crd import all_crds
 from m4d.api.strict import load_yaml_file
 from m4d.errors import FieldError, InvalidError
-from m4d.generator.naming import MANAGED_BY
-from m4d.generator.yamlfmt import dump
 
-NAMESPACE = "m4d-system"
-AGENT = "m4d-agent"
-CONNECTION_SECRET = "m4d-hub-connection"  # noqa: S105 - a Secret's name
-DEFAULT_IMAGE = f"m4d:{__version__}"
-_SA = "/var/run/secrets/kubernetes.io/serviceaccount"
-_LABELS = {**MANAGED_BY, "app.kubernetes.io/name": AGENT}
+IMAGE_REPOSITORY = "ghcr.io/m4d/m4d"
+DEFAULT_IMAGE = f"{IMAGE_REPOSITORY}:{__version__}"
+HUB_CONTEXT = "hub"
 
 
 def _inline(entry: dict[str, Any], key: str, base: Path) -> None:
@@ -65,101 +60,41 @@ def hub_kubeconfig(path: Path, context: str | None = None) -> dict[str, Any]:
 
 
 def agent_kubeconfig(hub: dict[str, Any]) -> dict[str, Any]:
-    member_cluster = {"server": "https://kubernetes.default.svc", "certificate-authority": f"{_SA}/ca.crt"}
+    """The agent's kubeconfig: one context, `hub`."""
     return {
         "apiVersion": "v1",
         "kind": "Config",
-        "clusters": [{"name": "hub", "cluster": hub["cluster"]}, {"name": "member", "cluster": member_cluster}],
-        "users": [{"name": "hub", "user": hub["user"]}, {"name": "member", "user": {"tokenFile": f"{_SA}/token"}}],
-        "contexts": [
-            {"name": "hub", "context": {"cluster": "hub", "user": "hub"}},
-            {"name": "member", "context": {"cluster": "member", "user": "member"}},
-        ],
-        "current-context": "member",
+        "clusters": [{"name": HUB_CONTEXT, "cluster": hub["cluster"]}],
+        "users": [{"name": HUB_CONTEXT, "user": hub["user"]}],
+        "contexts": [{"name": HUB_CONTEXT, "context": {"cluster": HUB_CONTEXT, "user": HUB_CONTEXT}}],
+        "current-context": HUB_CONTEXT,
     }
 
 
-def _rbac() -> list[dict[str, Any]]:
-    rules = [
-        {
-            "apiGroups": ["app.m4d.dev"],
-            "resources": ["blueprints"],
-            "verbs": ["get", "list", "watch", "update", "patch"],
-        },
-        {"apiGroups": ["app.m4d.dev"], "resources": ["blueprints/status"], "verbs": ["get", "update", "patch"]},
-        {"apiGroups": ["apps"], "resources": ["deployments"], "verbs": ["*"]},
-        {"apiGroups": ["batch"], "resources": ["jobs"], "verbs": ["*"]},
-        {"apiGroups": [""], "resources": ["services", "configmaps", "secrets"], "verbs": ["*"]},
-        {"apiGroups": [""], "resources": ["pods", "pods/log"], "verbs": ["get", "list", "watch"]},
-        {"apiGroups": [""], "resources": ["events"], "verbs": ["create", "patch"]},
-    ]
-    meta = {"name": AGENT, "labels": dict(_LABELS)}
-    return [
-        {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {**meta, "namespace": NAMESPACE}},
-        {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole", "metadata": meta, "rules": rules},
-        {
-            "apiVersion": "rbac.authorization.k8s.io/v1",
-            "kind": "ClusterRoleBinding",
-            "metadata": meta,
-            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": AGENT},
-            "subjects": [{"kind": "ServiceAccount", "name": AGENT, "namespace": NAMESPACE}],
-        },
-    ]
+def token_connection(hub: dict[str, Any], token: str, server: str | None = None) -> dict[str, Any]:
+    """The hub's address and CA from an operator's kubeconfig context, with the agent's own token."""
+    cluster = dict(hub["cluster"])
+    if server:
+        cluster["server"] = server
+    return {"cluster": cluster, "user": {"token": token}}
 
 
-def _deployment(cluster: str, image: str) -> dict[str, Any]:
-    return {
-        "apiVersion": "apps/v1",
-        "kind": "Deployment",
-        "metadata": {"name": AGENT, "namespace": NAMESPACE, "labels": dict(_LABELS)},
-        "spec": {
-            "replicas": 1,
-            "strategy": {"type": "Recreate"},  # one agent per member at any time
-            "selector": {"matchLabels": {"app.kubernetes.io/name": AGENT}},
-            "template": {
-                "metadata": {"labels": dict(_LABELS)},
-                "spec": {
-                    "serviceAccountName": AGENT,
-                    "containers": [
-                        {
-                            "name": "agent",
-                            "image": image,
-                            "args": [
-                                "--kube-context",
-                                "hub",
-                                "agent",
-                                "--cluster",
-                                cluster,
-                                "--member-kube-context",
-                                "member",
-                            ],
-                            "env": [{"name": "KUBECONFIG", "value": "/etc/m4d/hub/kubeconfig"}],
-                            "volumeMounts": [{"name": "hub-connection", "mountPath": "/etc/m4d/hub", "readOnly": True}],
-                            "resources": {"requests": {"cpu": "50m", "memory": "128Mi"}},
-                            "securityContext": {"allowPrivilegeEscalation": False, "runAsNonRoot": True},
-                        }
-                    ],
-                    "volumes": [{"name": "hub-connection", "secret": {"secretName": CONNECTION_SECRET}}],
-                },
-            },
-        },
+def _image(image: str) -> dict[str, str]:
+    name, _, tag = image.rpartition(":")
+    if not name or "/" in tag:  # no tag (a registry port is not one)
+        return {"repository": image}
+    return {"repository": name, "tag": tag}
+
+
+def agent_values(cluster: str, hub: dict[str, Any], image: str = DEFAULT_IMAGE) -> bytes:
+    """The m4d-agent chart's values for member `cluster` (YAML)."""
+    values = {
+        "cluster": cluster,
+        "image": _image(image),
+        "hub": {"kubeconfig": yaml.safe_dump(agent_kubeconfig(hub), sort_keys=False), "context": HUB_CONTEXT},
     }
-
-
-def member_bundle(cluster: str, hub: dict[str, Any], image: str = DEFAULT_IMAGE) -> dict[str, bytes]:
-    """{file name: YAML} to `kubectl apply -f` on the member, in order."""
-    namespace = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE, "labels": dict(MANAGED_BY)}}
-    secret = {
-        "apiVersion": "v1",
-        "kind": "Secret",
-        "type": "Opaque",
-        "metadata": {"name": CONNECTION_SECRET, "namespace": NAMESPACE, "labels": dict(_LABELS)},
-        "stringData": {"kubeconfig": yaml.safe_dump(agent_kubeconfig(hub), sort_keys=False), "cluster": cluster},
-    }
-    return {
-        "00-crds.yaml": b"---\n".join(dump(c) for c in all_crds()),
-        "10-namespace.yaml": dump(namespace),
-        "20-rbac.yaml": b"---\n".join(dump(d) for d in _rbac()),
-        "30-hub-connection.yaml": dump(secret),
-        "40-agent.yaml": dump(_deployment(cluster, image)),
-    }
+    header = (
+        f"# m4d-agent values for member cluster {cluster} (holds its hub token: keep it private).\n"
+        "# helm install m4d-agent deploy/charts/m4d-agent -n m4d-system --create-namespace -f THIS_FILE\n"
+    )
+    return header.encode() + yaml.safe_dump(values, sort_keys=False).encode()

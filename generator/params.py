@@ -12,7 +12,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from m4d.api.blueprint import BlueprintModule, ModuleAsset
+from m4d.api.blueprint import BlueprintModule, ModuleAsset, VaultLogin
 from m4d.api.cluster import MemberCluster
 from m4d.api.common import DataStore
 from m4d.api.plotter import AppRef, Plotter
@@ -34,6 +34,7 @@ class BlueprintParams:
     application: AppRef
     plotter: str
     modules: tuple[BlueprintModule, ...]
+    vault: VaultLogin | None = None
 
 
 @dataclass
@@ -98,6 +99,7 @@ def plotter_params(plotter: Plotter, clusters: Mapping[str, MemberCluster]) -> l
     name = blueprint_name(spec.application)
     out: list[BlueprintParams] = []
     for cluster in sorted(per_cluster):
+        member = clusters[cluster].spec
         modules = tuple(
             BlueprintModule(
                 name=instance_name(key),
@@ -115,6 +117,9 @@ def plotter_params(plotter: Plotter, clusters: Mapping[str, MemberCluster]) -> l
                 application=spec.application,
                 plotter=plotter.key,
                 modules=modules,
+                vault=VaultLogin(auth_path=member.auth_path or "kubernetes", role=member.vault_role)
+                if member.vault_role
+                else None,
             )
         )
     return out

@@ -19,7 +19,6 @@ import shutil
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from m4d.api.blueprint import Blueprint, BlueprintModule, BlueprintStatus, ModulePhase, ModuleState, spec_hash
 from m4d.api.meta import Condition, set_condition
@@ -27,8 +26,9 @@ from m4d.api.report import BlueprintRef, BlueprintReport, BlueprintReportSpec, c
 from m4d.cluster.interface import Cluster
 from m4d.controllers.agent.cluster_modules import ClusterModules
 from m4d.controllers.agent.processes import ProcessSpec, Supervisor
+from m4d.controllers.agent.settings import AgentSettings
 from m4d.controllers.agent.trust import Trust
-from m4d.controllers.agent.workloads import WorkloadClient
+from m4d.controllers.agent.workloads import PodIdentity, WorkloadClient
 from m4d.controllers.sync.plan import REVISION_ANNOTATION
 from m4d.credentials.app_tokens import read_token
 from m4d.credentials.interface import CredentialStore
@@ -54,15 +54,6 @@ def report_namespace(cluster: str) -> str:
 POD_HOST = "0.0.0.0"  # noqa: S104 - a pod's own network
 
 
-@dataclass(frozen=True)
-class AgentSettings:
-    cluster: str
-    workdir: Path
-    credentials: CredentialSource
-    host: str = "127.0.0.1"
-    cluster_domain: str = "cluster.local"  # endpoints of modules on Kubernetes: <service>.<ns>.svc.<domain>
-
-
 @dataclass
 class BlueprintAgent(Controller[Blueprint]):
     hub: Cluster = field(kw_only=True)
@@ -77,12 +68,15 @@ class BlueprintAgent(Controller[Blueprint]):
         self.kind = Blueprint
         self.name = f"agent-{self.settings.cluster}"
         self.finalizer = AGENT_FINALIZER
+        self.namespace = self.settings.namespace
         self.supervisor._on_change = self._module_changed
         self.trust = Trust(self.settings.cluster, lambda: self.credentials)
         # A Kubernetes member runs each instance as its workloads; an embedded one has no nodes to run them.
         client = WorkloadClient.for_member(self.cluster, field_manager=self.name)
         if client is not None:
-            self.modules = ClusterModules(client, self.settings.cluster_domain)
+            vault = self.settings.module_vault
+            identity = PodIdentity(vault.service_account, vault.audience, vault.token_seconds) if vault else None
+            self.modules = ClusterModules(client, self.settings.cluster_domain, identity, self.settings.namespace)
 
     def attach(self, enqueue: Callable[[ObjectKey], None], reader: Reader | None = None) -> None:
         super().attach(enqueue, reader)
@@ -114,9 +108,17 @@ class BlueprintAgent(Controller[Blueprint]):
             assets = sorted({a.asset_id for a in module.assets})
             grants.append(ClientGrant.for_token(f"{app.namespace}/{app.name}", token, assets))
         host = POD_HOST if self.modules is not None else self.settings.host
-        config = from_blueprint(module, credentials=self.settings.credentials, clients=grants, host=host)
+        config = from_blueprint(module, credentials=self._module_credentials(bp), clients=grants, host=host)
         api = next((a.api for a in module.assets if a.api is not None), None)
         return config.dump(), api.protocol if api else "fybrik-arrow-flight"
+
+    def _module_credentials(self, bp: Blueprint) -> CredentialSource:
+        """On Kubernetes with module Vault settings, modules log in to Vault themselves as the Blueprint's
+        role (the Blueprint carries only the role and the credentials' paths); else the agent's source."""
+        vault = self.settings.module_vault
+        if self.modules is not None and vault is not None:
+            return vault.source(bp)
+        return self.settings.credentials
 
     def _process(self, bp: Blueprint, module: BlueprintModule, config_text: str, protocol: str) -> ProcessSpec:
         return ProcessSpec(

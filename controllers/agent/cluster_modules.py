@@ -21,6 +21,7 @@ from m4d.controllers.agent.workloads import (
     LABEL_BLUEPRINT,
     LABEL_INSTANCE,
     MANAGED_BY,
+    PodIdentity,
     Workload,
     WorkloadClient,
     object_name,
@@ -52,10 +53,12 @@ def service_endpoint(service: Manifest | None, protocol: str, cluster_domain: st
 class ClusterModules:
     client: WorkloadClient
     cluster_domain: str = "cluster.local"
+    identity: PodIdentity | None = None  # the modules' service account and Vault token
+    namespace: str | None = None  # the Blueprints' namespace, where the workloads live (None: every one)
     _threads: list[threading.Thread] = field(default_factory=list, init=False, repr=False)
 
     def ensure(self, bp: Blueprint, module: BlueprintModule, config_text: str, protocol: str) -> ModuleState:
-        return self.observe(self.client.apply(render(bp, module, config_text, protocol)))
+        return self.observe(self.client.apply(render(bp, module, config_text, protocol, self.identity)))
 
     def observe(self, applied: Workload) -> ModuleState:
         workload = applied.workload
@@ -87,7 +90,9 @@ class ClusterModules:
         selector = f"{MANAGED_BY[0]}={MANAGED_BY[1]}"
         while not stop.is_set():
             try:
-                for _, obj in self.client.member.manifests.watch(api_version, kind, stop, label_selector=selector):
+                for _, obj in self.client.member.manifests.watch(
+                    api_version, kind, stop, namespace=self.namespace, label_selector=selector
+                ):
                     meta = obj.get("metadata") or {}
                     blueprint = (meta.get("labels") or {}).get(LABEL_BLUEPRINT)
                     if blueprint:

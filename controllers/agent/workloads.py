@@ -41,7 +41,30 @@ ANNOTATION_PROTOCOL = "m4d.dev/protocol"
 ANNOTATION_CONFIG = "m4d.dev/config-sha256"
 WORKLOAD_KINDS = {"Service": ("apps/v1", "Deployment"), "Job": ("batch/v1", "Job")}
 # Every kind an instance may have, deleted in this order (the workload before its configuration).
+VAULT_VOLUME = "m4d-vault-token"
 OWNED_KINDS = (("batch/v1", "Job"), ("apps/v1", "Deployment"), ("v1", "Service"), ("v1", "ConfigMap"))
+
+
+@dataclass(frozen=True)
+class PodIdentity:
+    """The service account module pods run as, and the projected token they log in to Vault with."""
+
+    service_account: str
+    audience: str | None = None
+    token_seconds: int = 3600
+    token_dir: str = "/var/run/secrets/m4d/vault"  # noqa: S105 - a path
+
+    def apply(self, pod: Manifest) -> None:
+        pod["serviceAccountName"] = self.service_account
+        pod.setdefault("automountServiceAccountToken", False)  # only the Vault token, not an API token
+        source: Manifest = {"path": "token", "expirationSeconds": self.token_seconds}
+        if self.audience:
+            source["audience"] = self.audience
+        volumes = [v for v in pod.get("volumes") or [] if v.get("name") != VAULT_VOLUME]
+        pod["volumes"] = [*volumes, {"name": VAULT_VOLUME, "projected": {"sources": [{"serviceAccountToken": source}]}}]
+        for container in pod.get("containers") or []:
+            mounts = [m for m in container.get("volumeMounts") or [] if m.get("name") != VAULT_VOLUME]
+            container["volumeMounts"] = [*mounts, {"name": VAULT_VOLUME, "mountPath": self.token_dir, "readOnly": True}]
 
 
 @dataclass(frozen=True)
@@ -149,8 +172,11 @@ def _meta(name: str, bp: Blueprint, labels: dict[str, str], extra: Manifest | No
     return meta
 
 
-def render(bp: Blueprint, module: BlueprintModule, config_text: str, protocol: str) -> Workload:
-    """The objects of one module instance; raises PermanentError for a template that cannot be used."""
+def render(
+    bp: Blueprint, module: BlueprintModule, config_text: str, protocol: str, identity: PodIdentity | None = None
+) -> Workload:
+    """The objects of one module instance; raises PermanentError for a template that cannot be used.
+    With an `identity`, the pods run as its service account with its Vault token mounted."""
     name = object_name(bp.name, module.name)
     labels = {LABEL_BLUEPRINT: bp.name, LABEL_INSTANCE: module.name}
     owned = {**labels, LABEL_MODULE: module.module, MANAGED_BY[0]: MANAGED_BY[1]}
@@ -176,6 +202,8 @@ def render(bp: Blueprint, module: BlueprintModule, config_text: str, protocol: s
     for container in containers:
         if not container.get("image") and module.deployment.image:
             container["image"] = module.deployment.image
+    if identity is not None:
+        identity.apply(pod_template["spec"])
     if expected[1] == "Deployment":
         spec["selector"] = {"matchLabels": labels}
     else:

@@ -22,7 +22,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from m4d.api.application import M4DApplication, M4DApplicationStatus
+from m4d.api.application import M4DApplication, M4DApplicationStatus, SecretKeyRef
 from m4d.api.cluster import MemberCluster
 from m4d.api.meta import GROUP_VERSION, OwnerReference, Resource, find_condition, utcnow
 from m4d.api.module import M4DModule
@@ -39,6 +39,7 @@ from m4d.controllers.application.revisions import POLL, RECHECK, RevisionWatch
 from m4d.controllers.application.status import REVIEW_REASONS, application_status, failing_since
 from m4d.controllers.registry.liveness import cluster_lost
 from m4d.credentials import CredentialStore
+from m4d.credentials.app_tokens import TOKEN_ENTRY, token_secret_name
 from m4d.errors import NotFoundError
 from m4d.runtime.controller import Controller, ObjectKey, Outcome, Watch
 from m4d.runtime.indexers import APPLICATION, app_key
@@ -70,6 +71,8 @@ class ApplicationController(Controller[M4DApplication]):
     connector_recheck: float = field(default=RECHECK, kw_only=True)
     # Where the credentials of storage accounts are (to delete a deleted application's copies).
     storage_credentials: CredentialStore | None = field(default=None, kw_only=True)
+    # Applications' access tokens are Secrets (a Kubernetes hub): the status names each one's Secret.
+    token_secrets: bool = field(default=False, kw_only=True)
 
     def __post_init__(self) -> None:
         self.kind = M4DApplication
@@ -174,6 +177,8 @@ class ApplicationController(Controller[M4DApplication]):
         plotter = self._act(obj, plan)
         now = utcnow()
         status = application_status(obj, plan, plotter, now)
+        if self.token_secrets:
+            status.access_token = SecretKeyRef(name=token_secret_name(obj.name), key=TOKEN_ENTRY)
         return Outcome(status=status, requeue_after=self._next_look(plan, status, now))
 
     def _act(self, app: M4DApplication, plan: Plan) -> Plotter | None:

@@ -99,12 +99,22 @@ class AssetState(Model):
     explanation: list[Consideration] = Field(default_factory=list, description="What `m4d explain` prints")
 
 
+class SecretKeyRef(Model):
+    """A key of a Secret in the object's own namespace."""
+
+    name: str
+    key: str
+
+
 class M4DApplicationStatus(Model):
     observed_generation: int | None = None
     ready: bool = False
     conditions: list[Condition] = Field(default_factory=list)
     asset_states: dict[str, AssetState] = Field(default_factory=dict)
     plotter: ObjectRef | None = None
+    access_token: SecretKeyRef | None = Field(
+        default=None, description="The Secret (in the application's namespace) holding its workload's access token"
+    )
 
 
 class M4DApplication(Resource):

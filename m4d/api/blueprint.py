@@ -32,11 +32,20 @@ class BlueprintModule(Model):
     assets: list[ModuleAsset] = Field(min_length=1)
 
 
+class VaultLogin(Model):
+    """How the cluster's modules log in to Vault to read the credentials their assets reference: the
+    Kubernetes auth mount and role (never a secret; the address is the member agent's setting)."""
+
+    auth_path: str = Field(default="kubernetes", min_length=1)
+    role: str = Field(min_length=1)
+
+
 class BlueprintSpec(Model):
     cluster: str
     application: AppRef
     plotter: str = Field(description="namespace/name of the Plotter on the hub")
     modules: list[BlueprintModule] = Field(default_factory=list)
+    vault: VaultLogin | None = Field(default=None, description="Vault login of the modules (credentialRef paths)")
 
 
 ModulePhase = Literal["Pending", "Ready", "Failed", "Completed"]

@@ -23,6 +23,9 @@ class MemberClusterSpec(Model):
     zone: str | None = None
     labels: dict[str, str] = Field(default_factory=dict, description="Placement labels")
     auth_path: str | None = Field(default=None, description="Vault auth mount the member's modules log in with")
+    vault_role: str | None = Field(
+        default=None, description="Vault role the member's modules log in as (Kubernetes auth) to read credentials"
+    )
     destination: ArgoDestination = Field(default_factory=ArgoDestination)
 
 

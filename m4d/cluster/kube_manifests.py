@@ -80,12 +80,16 @@ class Manifests:
         ns = resource.namespace_of(namespace)
         return self.api.send(Request("GET", resource.item(name, ns), what=resource.describe(name, ns)))
 
-    def delete(self, api_version: str, kind: str, name: str, namespace: str | None = None) -> bool:
-        """Delete if present; True when there was something to delete."""
+    def delete(
+        self, api_version: str, kind: str, name: str, namespace: str | None = None, resource_version: str | None = None
+    ) -> bool:
+        """Delete if present; True when there was something to delete. With `resource_version`, only that
+        version of the object (ConflictError when it changed meanwhile)."""
         resource = self.resource(api_version, kind)
         ns = resource.namespace_of(namespace)
+        body = {"preconditions": {"resourceVersion": resource_version}} if resource_version else None
         try:
-            self.api.send(Request("DELETE", resource.item(name, ns), what=resource.describe(name, ns)))
+            self.api.send(Request("DELETE", resource.item(name, ns), body=body, what=resource.describe(name, ns)))
         except NotFoundError:
             return False
         return True

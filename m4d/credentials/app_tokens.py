@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import fcntl
+import hashlib
 import os
 import secrets
 import tempfile
@@ -32,6 +33,19 @@ _Dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 
 def token_ref(namespace: str, name: str) -> str:
     return f"m4d/applications/{namespace}/{name}"
+
+
+def token_secret_name(name: str) -> str:
+    """The Secret holding application `name`'s token on a Kubernetes hub (in the application's namespace)."""
+    candidate = f"m4d-token-{name}"
+    if len(candidate) <= 253:
+        return candidate
+    return f"m4d-token-{name[:230]}-{hashlib.sha256(name.encode()).hexdigest()[:12]}"
+
+
+def mint() -> str:
+    """A new access token: 256 random bits."""
+    return secrets.token_urlsafe(32)
 
 
 def read_token(store: CredentialStore, namespace: str, name: str) -> str:

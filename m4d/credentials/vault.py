@@ -6,6 +6,7 @@ carry a value or a token; a token that expired is replaced by logging in again o
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from pathlib import Path
 from typing import Any
@@ -120,6 +121,41 @@ class VaultStore(CredentialStore):
                     raise
                 self._login()  # the token may have expired: log in again once
                 return self._read(ref)
+
+    def _authenticated(self, what: str, call: Any) -> Any:
+        with self._lock:
+            if not self._logged_in:
+                self._login()
+            try:
+                return self._call(what, call)
+            except (ForbiddenError, UnauthorizedError):
+                if self._role is None and self._token_file is None:
+                    raise
+                self._login()
+                return self._call(what, call)
+
+    def write(self, ref: str, values: dict[str, str]) -> None:
+        """Store `values` under `ref` (a new KV v2 version); errors name the reference, never a value."""
+        check_ref(ref)
+        path = self._path(ref)
+        self._authenticated(
+            f"writing credential {ref!r}",
+            lambda: self._client.secrets.kv.v2.create_or_update_secret(
+                path=path, secret=dict(values), mount_point=self.kv_mount
+            ),
+        )
+
+    def delete(self, ref: str) -> None:
+        """Remove `ref` with every version (absent already is fine)."""
+        check_ref(ref)
+        path = self._path(ref)
+        with contextlib.suppress(CredentialNotFound):
+            self._authenticated(
+                f"deleting credential {ref!r}",
+                lambda: self._client.secrets.kv.v2.delete_metadata_and_all_versions(
+                    path=path, mount_point=self.kv_mount
+                ),
+            )
 
     def close(self) -> None:
         adapter = getattr(self._client, "adapter", None)

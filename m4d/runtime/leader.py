@@ -5,8 +5,10 @@ when it is free or when its record has not changed for `lease_duration` by this 
 (never trusting another machine's clock); the leader renews it every `retry_period`, and if it cannot
 renew for `renew_deadline` (shorter than the lease, so it stops before anyone else may start) it stops
 leading and the process exits, to start again as a candidate. Every write is conditional on the Lease's
-resourceVersion, so two candidates never both win. On a clean stop the leader releases the Lease, and
-the next replica takes over at once instead of after the lease time.
+resourceVersion, so two candidates never both win. On a clean stop the leader releases the Lease (no
+holder, as client-go's ReleaseOnCancel): the next replica takes over at its next attempt instead of after
+the lease time. The Lease object may exist beforehand with an empty spec (the hub's Helm chart makes it,
+so that uninstalling removes it).
 """
 
 from __future__ import annotations
@@ -104,6 +106,8 @@ class LeaderElector:
                 return
             lease["spec"] = {**lease["spec"], "holderIdentity": None, "leaseDurationSeconds": 1, "renewTime": _now()}
             self.manifests.replace(lease)
+        except (NotFoundError, ConflictError):
+            pass  # gone, or taken meanwhile: nothing of ours to give up
         except M4DError as exc:
             log.warning("releasing lease %s/%s: %s", self.namespace, self.name, exc)
 

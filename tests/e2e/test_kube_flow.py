@@ -393,7 +393,7 @@ def test_modules_are_workloads_run_by_their_members(kube: KubeWorld, cluster_nod
                 (pod,) = pods
                 container = pod["spec"]["containers"][0]
                 assert container["args"][-4:] == ["--host", "$(POD_IP)", "--port", "8080"]  # the template's
-                assert pod["status"]["podIP"].startswith(f"127.{11 if name == 'eu-de-1' else 12}.")
+                assert pod["status"]["podIP"].startswith(node.pod_prefix)
                 assert "listen:" in config["data"][CONFIG_KEY]
     assert kinds["arrow-flight"] == ["Deployment"] * 3  # fraud, customer analytics, marketing (both assets)
     assert kinds["implicit-copy"] == ["Job"]

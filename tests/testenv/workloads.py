@@ -24,7 +24,6 @@ from .versions import KUBE_CONTROLLER_MANAGER, KUBE_SCHEDULER
 
 REPO = Path(__file__).resolve().parents[2]
 START_TIMEOUT = 90.0
-OCTETS = {"hub": 10, "member1": 11, "member2": 12}
 # The container image of the platform (hub, agent and modules), as the node runs it: the virtualenv's
 # `m4d` and `python` first on PATH. Its user is the image's (see the Containerfile).
 PROJECT_IMAGES = ("ghcr.io/m4d/m4d", "ghcr.io/m4d/modules")
@@ -53,6 +52,12 @@ class Node:
     name: str
     root: Path
     log: Path
+    pod_cidr: str  # 127.OCTET.0.0/16, a block no other node on the machine uses
+
+    @property
+    def pod_prefix(self) -> str:
+        """`127.OCTET.`: every pod IP of this node starts so."""
+        return self.pod_cidr.rsplit(".", 2)[0] + "."
 
     def pod_dir(self, uid: str) -> Path:
         return self.root / "pods" / uid
@@ -86,8 +91,6 @@ def _start_node(env: TestEnv, cluster: str, images_file: Path, deadline: float, 
         api.context,
         "--name",
         name,
-        "--octet",
-        str(OCTETS[cluster]),
         "--root",
         str(root),
         "--images",
@@ -102,7 +105,8 @@ def _start_node(env: TestEnv, cluster: str, images_file: Path, deadline: float, 
         if time.monotonic() > deadline:
             raise server.failure("did not register its Node in time")
         time.sleep(0.1)
-    return server, Node(cluster, name, root, server.log)
+    pod_cidr = (root / "ready").read_text().split()[1]
+    return server, Node(cluster, name, root, server.log, pod_cidr)
 
 
 @contextmanager

@@ -7,12 +7,10 @@ import uuid
 from collections.abc import Iterator
 
 import pytest
-import yaml
 
 from m4d.cluster.kube import KubeCluster
-from m4d.errors import AlreadyExistsError, InvalidError
+from m4d.errors import InvalidError
 from m4d.generator.argocd import cluster_application
-from m4d.generator.bundle import member_bundle
 from m4d.generator.config import RenderConfig
 from m4d.generator.tree import render_tree
 from m4d.generator.validate import validate_argocd
@@ -67,21 +65,3 @@ def test_an_unknown_field_is_refused_by_the_server_as_by_our_validation(hub: Kub
         hub.manifests.create(app, dry_run=True)
     with pytest.raises(InvalidError, match="prunne"):
         validate_argocd(app)
-
-
-def test_the_member_bundle_is_accepted_by_a_member_api_server(member_apis: tuple[ApiServer, ...]) -> None:
-    member_api = member_apis[0]
-    hub_side = {"cluster": {"server": "https://10.0.0.1:6443"}, "user": {"token": "agent-token"}}
-    files = member_bundle("member1", hub_side)
-    cluster = admin_cluster(member_api)
-    try:
-        cluster.ensure_namespace("m4d-system")
-        for name, content in sorted(files.items()):
-            for doc in (d for d in yaml.safe_load_all(content) if d):
-                try:
-                    accepted = cluster.manifests.create(doc, dry_run=True)
-                except AlreadyExistsError:
-                    continue  # installed by an earlier test on this server
-                assert accepted["kind"] == doc["kind"], name
-    finally:
-        cluster.close()

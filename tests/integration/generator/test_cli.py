@@ -103,16 +103,15 @@ def test_the_bundle_is_written_privately_and_never_committed(tmp_path: Path) -> 
             }
         )
     )
-    bundle = tmp_path / "bundle"
+    bundle = tmp_path / "eu1-values.yaml"
     code, out = m4d(
         hub, "cluster", "onboard", "eu1", "-t", "plain", "--region", "eu-de",
         "--bundle", str(bundle), "--hub-kubeconfig", str(kubeconfig),
     )  # fmt: skip
     assert code == 0, out
-    assert stat.S_IMODE(bundle.stat().st_mode) == 0o700
-    secret = bundle / "30-hub-connection.yaml"
-    assert stat.S_IMODE(secret.stat().st_mode) == 0o600
-    assert b"agent-secret-token-77" in secret.read_bytes()
+    assert stat.S_IMODE(bundle.stat().st_mode) == 0o600
+    values = yaml.safe_load(bundle.read_text())
+    assert values["cluster"] == "eu1" and "agent-secret-token-77" in values["hub"]["kubeconfig"]
     history = git("--git-dir", str(hub / "gitops.git"), "log", "-p", "--all")
     assert "agent-secret-token-77" not in history and "kind: Secret" not in history
     code, out = m4d(hub, "cluster", "onboard", "eu2", "-t", "plain", "--region", "eu-de", "--bundle", "-")

@@ -111,7 +111,7 @@ def available(cluster: KubeCluster, namespace: str, name: str) -> Obj | None:
 
 
 def test_deployment_becomes_available_and_serves_on_pod_ips(
-    member: tuple[KubeCluster, str], tmp_path_factory: pytest.TempPathFactory
+    member: tuple[KubeCluster, str], cluster_nodes: ClusterNodes, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
     cluster, ns = member
     stopped = tmp_path_factory.mktemp("stopped")
@@ -132,7 +132,7 @@ def test_deployment_becomes_available_and_serves_on_pod_ips(
     running = pods(cluster, ns, "app=web")
     assert len(running) == 2
     ips = {p["status"]["podIP"] for p in running}
-    assert len(ips) == 2 and all(ip.startswith("127.11.") for ip in ips)  # member1's node: 127.11.x.y
+    assert len(ips) == 2 and all(ip.startswith(cluster_nodes.node("member1").pod_prefix) for ip in ips)
     for pod in running:
         assert pod["spec"]["nodeName"] == "member1-node"  # bound by the real scheduler
         assert pod["status"]["phase"] == "Running"

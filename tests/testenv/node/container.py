@@ -91,7 +91,7 @@ class Container:
         self.directory.mkdir(parents=True, exist_ok=True)
         self.termination_log.write_text("")
         error_file = self.directory / "launch-error"
-        error_file.unlink(missing_ok=True)
+        error_file.unlink(missing_ok=True)  # the launcher writes it only if the start fails
         mounts = [
             *launch.mounts,
             {"source": str(self.termination_log), "target": self.spec.get("terminationMessagePath") or TERMINATION_LOG},
@@ -126,7 +126,8 @@ class Container:
 
     def launch_error(self) -> str | None:
         path = self.directory / "launch-error"
-        return path.read_text() if path.exists() else None
+        text = path.read_text() if path.exists() else ""
+        return text or None
 
     def poll(self) -> int | None:
         """The exit code once the process ended (signals as 128+N, as container runtimes report)."""

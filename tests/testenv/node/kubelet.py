@@ -5,10 +5,11 @@
 The Node object says Ready with room for 110 pods; its Lease in `kube-node-lease` is renewed every 10 s
 (the controller manager's node lifecycle controller reads it). Pods bound to the node arrive through a
 watch with `fieldSelector=spec.nodeName=NODE` (listed again every RESYNC seconds, so nothing is missed);
-each gets its own loopback address as pod IP (127.<octet>.x.y: the whole 127/8 reaches this machine),
-so two pods may listen on the same port as on a real cluster. One difference shows: the API server refuses
-loopback addresses in Endpoints and EndpointSlices, so a Service's endpoints stay empty; tests reach a
-Service's pods through its selector and their Ready condition (what kube-proxy would pick).
+each gets its own loopback address as pod IP (127.<octet>.x.y: the whole 127/8 reaches this machine; the
+block is the node's alone, see claim_block), so two pods may listen on the same port as on a real
+cluster. One difference shows: the API server refuses loopback addresses in Endpoints and EndpointSlices,
+so a Service's endpoints stay empty; tests reach a Service's pods through its selector and their Ready
+condition (what kube-proxy would pick).
 """
 
 from __future__ import annotations

@@ -21,9 +21,11 @@ from __future__ import annotations
 import ctypes
 import json
 import os
+import stat
 import sys
 from pathlib import Path
 
+O_PATH = getattr(os, "O_PATH", 0o10000000)
 MS_RDONLY = 0x1
 MS_NOSUID = 0x2
 MS_NODEV = 0x4
@@ -111,19 +113,25 @@ def _mountpoint(target: str, is_file: bool, scratch: Path) -> str:
 
 
 def setup(spec: dict) -> None:  # type: ignore[type-arg]
-    scratch = Path(spec["scratch"])
+    # Every path from the host is opened before the first mount: a volume mounted at /tmp (say) would
+    # hide sources and scratch space that live under the host's /tmp. Mounts then go through the fds.
+    scratch_dir = Path(spec["scratch"])
+    scratch_dir.mkdir(parents=True, exist_ok=True)
+    scratch = Path(f"/proc/self/fd/{os.open(scratch_dir, O_PATH)}")
+    sources = [(os.open(m["source"], O_PATH), m) for m in spec["mounts"]]
     hostname = spec.get("hostname")
     if hostname:
         name = hostname.encode()
         if _libc.sethostname(name, len(name)) != 0:
             raise OSError(ctypes.get_errno(), "sethostname")
     # Shallow paths first: a volume at /etc/m4d must be in place before one at /etc/m4d/extra.
-    for mount in sorted(spec["mounts"], key=lambda m: m["target"].count("/")):
-        source = mount["source"]
-        target = _mountpoint(mount["target"], os.path.isfile(source), scratch)
-        _mount(source, target, None, MS_BIND | MS_REC)
+    for fd, mount in sorted(sources, key=lambda item: item[1]["target"].count("/")):
+        is_file = stat.S_ISREG(os.fstat(fd).st_mode)
+        target = _mountpoint(mount["target"], is_file, scratch)
+        _mount(f"/proc/self/fd/{fd}", target, None, MS_BIND | MS_REC)
         if mount.get("read_only"):
             _mount(None, target, None, MS_BIND | MS_REMOUNT | MS_RDONLY | _locked_flags(target))
+        os.close(fd)
     os.chdir(spec.get("working_dir") or "/")
 
 
@@ -131,15 +139,16 @@ def main() -> None:
     spec = json.loads(Path(sys.argv[1]).read_text())
     argv: list[str] = spec["argv"]
     env: dict[str, str] = spec["env"]
+    error = os.open(spec["error_file"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # before any mount
     try:
         setup(spec)
-    except OSError as error:
-        Path(spec["error_file"]).write_text(f"setting up the container's mounts: {error}")
+    except OSError as problem:
+        os.write(error, f"setting up the container's mounts: {problem}".encode())
         sys.exit(127)
     try:
         os.execvpe(argv[0], argv, env)
-    except OSError as error:
-        Path(spec["error_file"]).write_text(f"exec: {argv[0]!r}: {error.strerror or error}")
+    except OSError as problem:
+        os.write(error, f"exec: {argv[0]!r}: {problem.strerror or problem}".encode())
         sys.exit(127)
 
 

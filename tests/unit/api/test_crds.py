@@ -5,18 +5,22 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from m4d.api.crd import all_crds, crd_files
 
-DEPLOY = Path(__file__).parents[3] / "deploy" / "crds"
+DEPLOY = Path(__file__).parents[3] / "deploy"
+COPIES = ("crds", "charts/m4d-hub/files/crds", "charts/m4d-agent/files/crds")
 
 
-def test_committed_crds_are_up_to_date() -> None:
+@pytest.mark.parametrize("folder", COPIES)
+def test_committed_crds_are_up_to_date(folder: str) -> None:
     generated = crd_files()
-    committed = {p.name: p.read_text() for p in DEPLOY.glob("*.yaml")}
+    committed = {p.name: p.read_text() for p in (DEPLOY / folder).glob("*.yaml")}
     stale = sorted(n for n in generated if committed.get(n) != generated[n])
     extra = sorted(set(committed) - set(generated))
     assert not stale and not extra, (
-        f"deploy/crds is out of date with the models (stale: {stale}, extra: {extra}); run `make crds`"
+        f"deploy/{folder} is out of date with the models (stale: {stale}, extra: {extra}); run `make crds`"
     )
 
 

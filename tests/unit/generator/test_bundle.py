@@ -1,3 +1,5 @@
+"""The member install bundle: values for the m4d-agent chart, with the agent's hub connection."""
+
 from __future__ import annotations
 
 import base64
@@ -5,8 +7,8 @@ from pathlib import Path
 
 import yaml
 
-from m4d.generator.bundle import CONNECTION_SECRET, agent_kubeconfig, hub_kubeconfig, member_bundle
-from m4d.generator.yamlfmt import load
+from m4d import __version__
+from m4d.generator.bundle import agent_kubeconfig, agent_values, hub_kubeconfig, token_connection
 
 
 def _kubeconfig(tmp_path: Path) -> Path:
@@ -43,38 +45,22 @@ def test_hub_kubeconfig_takes_one_context_and_inlines_files(tmp_path: Path) -> N
     assert hub_kubeconfig(_kubeconfig(tmp_path))["user"] == {"token": "x"}  # the current context
 
 
-def test_the_bundle_runs_the_agent_with_both_contexts(tmp_path: Path) -> None:
-    files = member_bundle("eu1", hub_kubeconfig(_kubeconfig(tmp_path), "agent"), image="registry.example/m4d:1")
-    assert list(files) == [
-        "00-crds.yaml",
-        "10-namespace.yaml",
-        "20-rbac.yaml",
-        "30-hub-connection.yaml",
-        "40-agent.yaml",
-    ]
-    crds = [d for d in yaml.safe_load_all(files["00-crds.yaml"]) if d]
-    assert {c["spec"]["names"]["kind"] for c in crds} >= {"Blueprint", "MemberCluster", "BlueprintReport"}
-    deployment = load(files["40-agent.yaml"])
-    container = deployment["spec"]["template"]["spec"]["containers"][0]
-    assert container["image"] == "registry.example/m4d:1"
-    assert container["args"] == [
-        "--kube-context",
-        "hub",
-        "agent",
-        "--cluster",
-        "eu1",
-        "--member-kube-context",
-        "member",
-    ]
-    secret = load(files["30-hub-connection.yaml"])
-    assert secret["metadata"]["name"] == CONNECTION_SECRET
-    config = yaml.safe_load(secret["stringData"]["kubeconfig"])
-    assert {c["name"] for c in config["contexts"]} == {"hub", "member"}
-    assert "agent-token-123" in secret["stringData"]["kubeconfig"]
-    assert b"agent-token-123" not in b"".join(v for k, v in files.items() if k != "30-hub-connection.yaml")
+def test_the_bundle_is_the_agent_charts_values(tmp_path: Path) -> None:
+    hub = token_connection(hub_kubeconfig(_kubeconfig(tmp_path)), "sa-token-9", server="https://hub.example:6443")
+    text = agent_values("eu1", hub, image="registry.example:5000/m4d:1.2")
+    assert text.startswith(b"# m4d-agent values for member cluster eu1")
+    values = yaml.safe_load(text)
+    assert values["cluster"] == "eu1"
+    assert values["image"] == {"repository": "registry.example:5000/m4d", "tag": "1.2"}
+    config = yaml.safe_load(values["hub"]["kubeconfig"])
+    assert config["current-context"] == values["hub"]["context"] == "hub"
+    assert config["users"] == [{"name": "hub", "user": {"token": "sa-token-9"}}]  # not the admin's token
+    assert config["clusters"][0]["cluster"]["server"] == "https://hub.example:6443"
+    assert config["clusters"][0]["cluster"]["certificate-authority-data"]
+    default = yaml.safe_load(agent_values("eu1", hub))
+    assert default["image"] == {"repository": "ghcr.io/m4d/m4d", "tag": __version__}
 
 
-def test_agent_kubeconfig_member_side_is_the_service_account() -> None:
+def test_agent_kubeconfig_has_only_the_hub() -> None:
     config = agent_kubeconfig({"cluster": {"server": "https://hub"}, "user": {"token": "t"}})
-    member = next(u for u in config["users"] if u["name"] == "member")
-    assert member["user"] == {"tokenFile": "/var/run/secrets/kubernetes.io/serviceaccount/token"}
+    assert [c["name"] for c in config["contexts"]] == ["hub"]
