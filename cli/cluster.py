@@ -144,6 +144,21 @@ def onboard(
             )
 
 
+def _forget_agent(ctx: CliContext, name: str) -> bool:
+    """Remove what onboarding made for the member's agent on a Kubernetes hub (its token stops working)."""
+    from m4d.cluster.kube import KubeCluster  # noqa: PLC0415
+    from m4d.cluster.rbac import member_agent_manifests  # noqa: PLC0415
+
+    hub = ctx.hub()
+    assert isinstance(hub, KubeCluster)
+    removed = False
+    # Cluster-scoped objects by hand; the namespace takes its service account, roles and reports with it.
+    for doc in reversed(member_agent_manifests(name)):
+        if doc["kind"] in ("ClusterRoleBinding", "ClusterRole", "Namespace"):
+            removed = hub.manifests.delete(doc["apiVersion"], doc["kind"], doc["metadata"]["name"]) or removed
+    return removed
+
+
 def _agent_token(ctx: CliContext, name: str, days: int) -> str:
     """The member agent's identity on the (Kubernetes) hub, and a token for it from the TokenRequest API."""
     from m4d.cluster.kube import KubeCluster  # noqa: PLC0415
@@ -168,6 +183,8 @@ def offboard(
 
     settings = gitops_settings(ctx, gitops_repo, gitops_branch, gitops_mode)
     done = do_offboard(ctx.hub(), settings, name)
+    if ctx.target.is_kubernetes and _forget_agent(ctx, name):
+        ctx.console.print(f"the agent identity of {name} on the hub removed", highlight=False, soft_wrap=True)
     write = done.write
     if done.deleted:
         ctx.console.print(f"membercluster/{name} deleted", highlight=False, soft_wrap=True)

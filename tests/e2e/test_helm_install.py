@@ -74,6 +74,7 @@ class Installed:
     hub: KubeCluster
     members: dict[str, KubeCluster]  # by member cluster name
     repo: Path  # the GitOps repository (bare)
+    git_url: str  # where the hub's pods push it: git://127.0.0.1:PORT/gitops.git
 
     def m4d(self, *args: str) -> str:
         done = subprocess.run(
@@ -221,7 +222,7 @@ def installed(
     subprocess.run(["git", "init", "-q", "--bare", "-b", "main", str(repo)], check=True)
     helm = Helm(testenv.kubeconfig, root / "helm")
     with git_daemon(repo_base) as (git_url, _):
-        kube = Installed(testenv, cluster_nodes, openbao, paths, helm, hub, members, repo)
+        kube = Installed(testenv, cluster_nodes, openbao, paths, helm, hub, members, repo, f"{git_url}/gitops.git")
         try:
             hub.ensure_namespace(SYSTEM)
             hub.manifests.apply(files_config_map("m4d-catalog", paths.hub / "catalog"), MANAGER)
@@ -449,6 +450,16 @@ def test_helm_uninstall_leaves_nothing_behind(installed: Installed) -> None:
         _nothing_left(member, "m4d-agent")
         with pytest.raises(NotFoundError):
             member.manifests.get(CRD_API_VERSION, "CustomResourceDefinition", "blueprints.app.m4d.dev")
+    for name in CONTEXTS:  # the members' identities on the hub go with their offboarding
+        installed.m4d("cluster", "offboard", name, "--gitops-repo", installed.git_url)
+        installed.wait(
+            lambda n=name: (
+                not _exists(installed.hub, "v1", "Namespace", f"m4d-member-{n}")
+                and not _exists(installed.hub, "rbac.authorization.k8s.io/v1", "ClusterRole", f"m4d-agent-{n}")
+            ),
+            60,
+            f"the agent identity of {name} removed from the hub",
+        )
     installed.helm("hub", "uninstall", "m4d-hub", "-n", SYSTEM, "--wait", "--timeout", "2m")
     _nothing_left(installed.hub, "m4d-hub")
     with pytest.raises(NotFoundError):
