@@ -4,7 +4,7 @@
   whose TokenReviews go to that cluster's API server, policies and roles for the hub, the member agents
   and the modules, and the assets' credentials (the sample hashing key) under `m4d/keys/...`.
 - The GitOps repository: a bare repository served by `git daemon`; the hub's pods push to it.
-- Helm: the real `helm` binary against the test API servers.
+- Helm and kubectl: the real binaries against the test API servers, with the install guide's commands.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import yaml
 from tests.testenv.locate import locate
 from tests.testenv.openbao import OpenBao
 from tests.testenv.servers import ApiServer, TestEnv
-from tests.testenv.versions import HELM
+from tests.testenv.versions import HELM, KUBECTL
 
 REPO = Path(__file__).resolve().parents[2]
 CHARTS = REPO / "deploy" / "charts"
@@ -114,10 +114,23 @@ class Helm:
         return done.stdout + done.stderr
 
 
-def files_config_map(name: str, folder: Path) -> dict[str, Any]:
-    """A ConfigMap of a folder's YAML files (the built-in catalog's or policy engine's)."""
-    data = {p.name: p.read_text() for p in sorted(folder.glob("*.yaml"))}
-    return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name, "namespace": SYSTEM}, "data": data}
+@dataclass(frozen=True)
+class Kubectl:
+    kubeconfig: Path
+    workdir: Path
+
+    def __call__(self, context: str, *args: str, stdin: str | None = None) -> str:
+        binary = locate(KUBECTL).require()
+        env = {
+            **os.environ,
+            "KUBECONFIG": str(self.kubeconfig),
+            "KUBECACHEDIR": str(self.workdir / "cache"),  # discovery cache in the test's directory
+        }
+        command = [str(binary), "--context", context, *args]
+        done = subprocess.run(command, input=stdin, capture_output=True, text=True, env=env, check=False)
+        if done.returncode != 0:
+            raise AssertionError(f"kubectl {' '.join(args)} exited {done.returncode}:\n{done.stdout}{done.stderr}")
+        return done.stdout
 
 
 def documents(path: Path) -> list[dict[str, Any]]:

@@ -85,6 +85,16 @@ KUBE_SCHEDULER = Component(
     sibling_version=KUBERNETES_STAGING_VERSION,
     ldflags=_kube_version_ldflags(KUBERNETES_VERSION),
 )
+# The tests submit resources as a cluster admin does, with kubectl (the install guide's commands).
+KUBECTL = Component(
+    name="kubectl",
+    version=KUBERNETES_VERSION,
+    module="k8s.io/kubernetes",
+    package="k8s.io/kubernetes/cmd/kubectl",
+    needs_wrapper=True,
+    sibling_version=KUBERNETES_STAGING_VERSION,
+    ldflags=_kube_version_ldflags(KUBERNETES_VERSION),
+)
 ETCD = Component(
     name="etcd",
     version=ETCD_VERSION,
@@ -152,6 +162,7 @@ ALL_COMPONENTS: tuple[Component, ...] = (
     KUBE_APISERVER,
     KUBE_CONTROLLER_MANAGER,
     KUBE_SCHEDULER,
+    KUBECTL,
     HELM,
     GITEA,
     ARGOCD,
