@@ -51,6 +51,7 @@ from m4d.controllers.application.tokens import TokenController
 from m4d.controllers.plotter.controller import PlotterController
 from m4d.controllers.registry.liveness import ClusterRegistry
 from m4d.credentials.local import SecretsFile
+from m4d.credentials.signing import VaultKeys
 from m4d.credentials.source import CredentialSource, open_store
 from m4d.errors import InvalidError, PermanentError
 from m4d.git.host import HostSettings
@@ -195,16 +196,20 @@ def build_hub(hub: Cluster, config: HubConfig) -> HubControllers:
     grace = timedelta(seconds=config.offline_grace)
     controllers: list[Controller[Any]] = [application, ClusterRegistry(hub, timeout=heartbeat, grace=grace)]
     closers: list[Any] = [application]
+    gitops = config.gitops
     if config.tokens is not None:
         store = _secret_tokens(hub, config.tokens)
         controllers.append(SecretTokenController(hub, store=store))
         closers.append(store)
+        if gitops is not None and store.vault is not None:
+            # Blueprint signing keys where every replica finds them and each member's agent reads its own.
+            gitops = replace(gitops, keys=VaultKeys(store.vault))
     elif config.secrets_file is not None:
         controllers.append(TokenController(hub, secrets_file=config.secrets_file))
-    if config.gitops is not None:
+    if gitops is not None:
         plotter = PlotterController.for_hub(
             hub,
-            config.gitops,
+            gitops,
             resync_period=config.gitops_resync,
             review_poll=config.review_poll,
             drift_interval=config.gitops_watch,

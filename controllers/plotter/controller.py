@@ -48,6 +48,7 @@ SYNC_ON_START = "Sync on start: every Plotter and member cluster on the hub rend
 SYNC_PERIODIC = "Periodic sync: every Plotter and member cluster on the hub rendered again."
 SYNC_FOREIGN = "Sync: the branch was changed outside m4d; the generated folders are brought back to the hub's state."
 SYNC_CLUSTER_GONE = "Sync: a member cluster was removed from the hub."
+SYNC_CLUSTER_CAME = "Sync: a member cluster was registered or changed on the hub."
 # A deleted Plotter waits for its removal to be committed (the commit loop wakes it); a safety net.
 FINALIZE_CHECK = 30.0
 
@@ -134,14 +135,16 @@ class PlotterController(Controller[Plotter]):
 
     def _cluster_changed(self, cluster: MemberCluster) -> list[ObjectKey]:
         """A member's spec changed, it came or it went: every Plotter is reconciled (registrations and
-        placement may change)."""
+        placement may change), and a full sync writes the registrations even when no Plotter does (a
+        full sync that ran before this cluster was in the cache, e.g. one undoing the onboarding's own
+        commit as a foreign change, took its folder out)."""
         try:
             self.read.get(MemberCluster, cluster.name)
             gone = cluster.metadata.deletion_timestamp is not None
         except NotFoundError:
             gone = True
-        if gone:
-            self.loop.schedule_sync(SYNC_CLUSTER_GONE)  # its folder and registration go in a full sync
+        # Its folder and registration go, or come, in a full sync.
+        self.loop.schedule_sync(SYNC_CLUSTER_GONE if gone else SYNC_CLUSTER_CAME)
         return [ObjectKey.of(p) for p in self.read.list(Plotter)]
 
     # -- reconcile ------------------------------------------------------------------------------

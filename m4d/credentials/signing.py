@@ -8,7 +8,9 @@ is told, but not what it runs. Each member has its own key, so one member's key 
 another.
 
 Keys live in the credential store under `m4d/blueprint-signing/<cluster>` (entry `key`, 32 random bytes,
-hex): the hub mints a member's key when it first renders for it; the member's agent reads its own.
+hex): the hub mints a member's key when it first renders for it; the member's agent reads its own. An
+embedded hub keeps them in its secrets file (`FileKeys`); a hub on Kubernetes in Vault (`VaultKeys`), where
+every replica finds the same key and each member's agent may read its own only.
 """
 
 from __future__ import annotations
@@ -18,11 +20,15 @@ import hmac
 import json
 import secrets
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from m4d.api.blueprint import Blueprint, BlueprintSpec
 from m4d.credentials.app_tokens import _edit_file
 from m4d.credentials.interface import CredentialStore, entry
+from m4d.errors import M4DError, NotFoundError
+
+if TYPE_CHECKING:
+    from m4d.credentials.vault import VaultStore
 
 SIGNATURE_ANNOTATION = "m4d.dev/signature"
 KEY_ENTRY = "key"
@@ -91,3 +97,32 @@ class FileKeys:
         if key is None:
             key = self._keys[cluster] = ensure_signing_key_in_file(self.path, cluster)
         return key
+
+
+class VaultKeys:
+    """Member keys in Vault, minted on first use (check-and-set: of two replicas minting at once, the
+    first write wins and both sign with its key), then kept in memory."""
+
+    def __init__(self, vault: VaultStore) -> None:
+        self.vault = vault
+        self._keys: dict[str, bytes] = {}
+
+    def __call__(self, cluster: str) -> bytes:
+        key = self._keys.get(cluster)
+        if key is None:
+            key = self._keys[cluster] = self._read_or_mint(cluster)
+        return key
+
+    def _read_or_mint(self, cluster: str) -> bytes:
+        try:
+            return read_signing_key(self.vault, cluster)
+        except NotFoundError:
+            pass
+        try:
+            self.vault.write(signing_ref(cluster), {KEY_ENTRY: secrets.token_hex(32)}, cas=0)
+        except M4DError as refused:  # someone minted it first (or the write is not allowed: then say so)
+            try:
+                return read_signing_key(self.vault, cluster)
+            except NotFoundError:
+                raise refused from None
+        return read_signing_key(self.vault, cluster)

@@ -134,14 +134,16 @@ class VaultStore(CredentialStore):
                 self._login()
                 return self._call(what, call)
 
-    def write(self, ref: str, values: dict[str, str]) -> None:
-        """Store `values` under `ref` (a new KV v2 version); errors name the reference, never a value."""
+    def write(self, ref: str, values: dict[str, str], cas: int | None = None) -> None:
+        """Store `values` under `ref` (a new KV v2 version); errors name the reference, never a value.
+
+        `cas=0` writes only if `ref` does not exist yet (KV v2 check-and-set): Vault refuses otherwise."""
         check_ref(ref)
         path = self._path(ref)
         self._authenticated(
             f"writing credential {ref!r}",
             lambda: self._client.secrets.kv.v2.create_or_update_secret(
-                path=path, secret=dict(values), mount_point=self.kv_mount
+                path=path, secret=dict(values), mount_point=self.kv_mount, cas=cas
             ),
         )
 

@@ -30,9 +30,11 @@ BLUEPRINTS = "m4d-blueprints"
 
 POLICIES = {
     # The hub keeps every application's token in Vault for the agents, and removes it with the application.
+    # It mints each member's Blueprint signing key there once (check-and-set), never changes one.
     "m4d-hub": """
 path "secret/data/m4d/applications/*" { capabilities = ["create", "update", "read"] }
 path "secret/metadata/m4d/applications/*" { capabilities = ["delete", "read"] }
+path "secret/data/m4d/blueprint-signing/*" { capabilities = ["create", "read"] }
 """,
     # An agent reads applications' tokens (to grant them by digest), nothing else.
     "m4d-agent": 'path "secret/data/m4d/applications/*" { capabilities = ["read"] }\n',
@@ -45,11 +47,19 @@ def auth_mount(cluster: str) -> str:
     return f"kubernetes-{cluster}"
 
 
-def configure_vault(bao: OpenBao, env: TestEnv, secrets: dict[str, dict[str, str]]) -> None:
+def agent_key_policy(cluster: str) -> str:
+    """An agent reads its own member's Blueprint signing key, no other member's."""
+    return f'path "secret/data/m4d/blueprint-signing/{cluster}" {{ capabilities = ["read"] }}\n'
+
+
+def configure_vault(bao: OpenBao, env: TestEnv, members: dict[str, str], secrets: dict[str, dict[str, str]]) -> None:
+    """`members`: the member cluster's name on the hub, by test API server name."""
     root = hvac.Client(url=bao.address, token=bao.root_token)
     try:
         for name, policy in POLICIES.items():
             root.sys.create_or_update_policy(name, policy)
+        for cluster in members.values():
+            root.sys.create_or_update_policy(f"m4d-agent-{cluster}", agent_key_policy(cluster))
         enabled = root.sys.list_auth_methods()["data"]
         for api in env.clusters:
             mount = auth_mount(api.name)
@@ -61,15 +71,18 @@ def configure_vault(bao: OpenBao, env: TestEnv, secrets: dict[str, dict[str, str
                 token_reviewer_jwt=api.admin_token,  # the reviewer may call TokenReview
                 mount_point=mount,
             )
-        roles: list[tuple[ApiServer, str, str, str]] = [(env.hub, "m4d-hub", "m4d-hub", SYSTEM)]
+        roles: list[tuple[ApiServer, str, str, str, list[str]]] = [(env.hub, "m4d-hub", "m4d-hub", SYSTEM, [])]
         for member in env.members:
-            roles += [(member, "m4d-agent", "m4d-agent", SYSTEM), (member, "m4d-module", "m4d-module", BLUEPRINTS)]
-        for api, role, account, namespace in roles:
+            roles += [
+                (member, "m4d-agent", "m4d-agent", SYSTEM, [f"m4d-agent-{members[member.name]}"]),
+                (member, "m4d-module", "m4d-module", BLUEPRINTS, []),
+            ]
+        for api, role, account, namespace, more in roles:
             root.auth.kubernetes.create_role(
                 role,
                 bound_service_account_names=[account],
                 bound_service_account_namespaces=[namespace],
-                policies=[role],
+                policies=[role, *more],
                 ttl="1h",
                 mount_point=auth_mount(api.name),
             )

@@ -111,6 +111,13 @@ class Installed:
                     out.append(f"--- {cluster} {log.relative_to(node.root)}\n" + "\n".join(lines))
         for log in sorted((self.paths.hub / "logs").glob("*.log")):
             out.append(f"--- {log.name}\n" + "\n".join(log.read_text(errors="replace").splitlines()[-15:]))
+        history = subprocess.run(
+            ["git", "--git-dir", str(self.repo), "log", "--name-status", "-8", "--format=%h %s", "main"],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        out.append(f"--- the GitOps repository\n{history.stdout}{history.stderr}")
         return "\n".join(out[-40:])
 
     def pods(self, cluster: KubeCluster, namespace: str, selector: str) -> list[dict[str, Any]]:
@@ -217,7 +224,8 @@ def installed(
     members = {name: clusters[context] for name, context in CONTEXTS.items()}
     had_crds = {name: _remove_crds(cluster) for name, cluster in clusters.items()}
     paths = world.prepare(root / "hub", rows=2_000)
-    configure_vault(openbao, testenv, yaml.safe_load((paths.hub / "secrets.yaml").read_text()))
+    member_of = {context: name for name, context in CONTEXTS.items()}
+    configure_vault(openbao, testenv, member_of, yaml.safe_load((paths.hub / "secrets.yaml").read_text()))
     repo_base = root / "git"
     repo = repo_base / "gitops.git"
     subprocess.run(["git", "init", "-q", "--bare", "-b", "main", str(repo)], check=True)

@@ -199,6 +199,16 @@ def test_a_removed_cluster_leaves_the_repository(hub: LocalCluster, tmp_path: Pa
     assert "argocd/clusters/member1.yaml" in tree(tmp_path)
 
 
+def test_a_cluster_registered_while_the_hub_runs_gets_its_folder_without_any_plotter(
+    hub: LocalCluster, tmp_path: Path
+) -> None:
+    with running(hub, tmp_path) as settle:
+        settle()
+        hub.create(member("member1"))
+        settle()
+        assert {"clusters/member1/namespace.yaml", "argocd/clusters/member1.yaml"} <= set(tree(tmp_path))
+
+
 def test_review_mode_waits_for_the_merge(hub: LocalCluster, tmp_path: Path) -> None:
     hub.create(member("member1"))
     run(hub, tmp_path, mode="review")  # nothing to plan yet; the start-up sync proposes the registrations
