@@ -42,6 +42,7 @@ def test_an_agent_frozen_for_less_than_the_grace_period_changes_nothing(world: W
     try:
         # Past the heartbeat timeout (the member is Offline: no new work goes there), short of the grace.
         world.wait(lambda: _ready(world, "eu-fr-1") == "False/Offline", 3 * HEARTBEAT_TIMEOUT, "eu-fr-1 Offline")
+        offline = time.monotonic() - frozen
         # Watched until half the grace is over, counted from the freeze (Lost comes at timeout + grace).
         until = frozen + HEARTBEAT_TIMEOUT + OFFLINE_GRACE / 2
         while True:
@@ -53,7 +54,9 @@ def test_an_agent_frozen_for_less_than_the_grace_period_changes_nothing(world: W
         assert readable(world, "marketing-eu-fr") > 0  # its module on eu-fr-1 serves all along
     finally:
         os.kill(agent, signal.SIGCONT)
+    thawed = time.monotonic()
     world.wait(lambda: _ready(world, "eu-fr-1") == "True/Heartbeat", 30, "eu-fr-1 Ready again")
+    print(f"Offline {offline:.1f}s after the freeze, Ready {time.monotonic() - thawed:.1f}s after the thaw")
     assert snapshot(world) == before
     assert_converged(world)
 

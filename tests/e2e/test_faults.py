@@ -26,8 +26,10 @@ def test_agent_restarted_mid_deploy(world: World) -> None:
     submit_applications(world.paths, world.say)
     world.wait(lambda: any(r.spec.cluster == "eu-de-1" for r in world.hub.list(BlueprintReport).items), 60, "a report")
     kill(world, "agent-eu-de-1")
+    restarted = time.monotonic()
     services.start(world.paths.hub, service("agent-eu-de-1"))
     world.wait_settled()
+    print(f"settled {time.monotonic() - restarted:.1f}s after the agent restarted")
     assert readable(world, "fraud-detection") == 5_000
     assert readable(world, "customer-analytics") == 5_000
     duplicates = {k.split("/run/")[-1]: n for k, n in module_processes(world).items() if n != 1}
@@ -38,8 +40,10 @@ def test_hub_controllers_restarted(world: World) -> None:
     submit_applications(world.paths, world.say)
     world.wait(lambda: any(p.status and p.status.committed_revision for p in world.hub.list(Plotter).items), 60)
     kill(world, "hub")
+    restarted = time.monotonic()
     services.start(world.paths.hub, service("hub"))
     world.wait_settled()
+    print(f"settled {time.monotonic() - restarted:.1f}s after the hub restarted")
     assert readable(world, "fraud-detection") == 5_000
     # No commit repeats its parent's tree: a retry after the crash made no duplicate commit.
     git = ["git", "--git-dir", str(world.paths.hub / "gitops.git")]
@@ -54,6 +58,7 @@ def test_member_offline_then_back(world: World) -> None:
     submit_applications(world.paths, world.say)
     settle(world)  # every application Ready (not only served), so what the fault changes is its doing
     kill(world, "agent-eu-fr-1", signal.SIGTERM)  # the member goes quiet
+    quiet = time.monotonic()
 
     def says_offline() -> bool:
         app = world.app("marketing-eu-fr")
@@ -61,9 +66,12 @@ def test_member_offline_then_back(world: World) -> None:
         return bool(app.status and not app.status.ready and ready and "offline there: eu-fr-1" in ready.message)
 
     world.wait(says_offline, 60, "the application saying its cluster is offline")
+    print(f"the application names the offline cluster {time.monotonic() - quiet:.1f}s after its agent stopped")
     assert world.app("fraud-detection").status.ready  # type: ignore[union-attr]  # eu-de-1 is unaffected
+    restarted = time.monotonic()
     services.start(world.paths.hub, agent_service("eu-fr-1", HEARTBEAT))
     world.wait(lambda: bool(world.app("marketing-eu-fr").status.ready), 90, "ready again")  # type: ignore[union-attr]
+    print(f"Ready again {time.monotonic() - restarted:.1f}s after the agent restarted")
     assert readable(world, "marketing-eu-fr") > 0
 
 
@@ -103,7 +111,9 @@ def test_git_remote_unavailable_for_a_while(world: World) -> None:
         time.sleep(3)
         assert endpoint(world, "fraud-later") is None  # nothing could be committed, so nothing runs
         daemon = _git_daemon(world.paths.hub, port)
+        back = time.monotonic()
         world.wait(lambda: endpoint(world, "fraud-later") is not None, 120, "the new application served")
+        print(f"served {time.monotonic() - back:.1f}s after the remote came back")
         assert readable(world, "fraud-later") == 5_000
         assert readable(world, "fraud-detection") == 5_000  # what ran all along was never disturbed
     finally:
@@ -121,5 +131,7 @@ def test_module_crash_recovers(world: World) -> None:
     before = endpoint(world, "fraud-detection")
     pid_file = next(p for p in (world.paths.hub / "run" / "eu-de-1").rglob("pid") if "fraud-detection" in str(p))
     os.kill(int(pid_file.read_text()), signal.SIGKILL)
+    killed = time.monotonic()
     world.wait(lambda: endpoint(world, "fraud-detection") not in (None, before), 60, "a new endpoint")
+    print(f"new endpoint {time.monotonic() - killed:.1f}s after the module was killed")
     assert readable(world, "fraud-detection") == 5_000

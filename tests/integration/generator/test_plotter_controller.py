@@ -255,3 +255,26 @@ def test_plotters_arriving_together_share_commits_each_named_in_them(hub: LocalC
         again = history(tmp_path)
     run(hub, tmp_path)  # a restart commits nothing
     assert history(tmp_path) == again
+
+
+def test_a_hand_edit_is_undone_with_no_write_to_notice_it(hub: LocalCluster, tmp_path: Path) -> None:
+    hub.create(member("member1"))
+    create(hub, plotter("app", clusters=("member1",)))
+    with running(hub, tmp_path) as settle:
+        settle()
+        wanted = git("--git-dir", str(repo(tmp_path)), "rev-parse", "main:clusters")
+        work = tmp_path / "clone"
+        git("clone", "--quiet", str(repo(tmp_path)), str(work))
+        blueprint = next((work / "clusters" / "member1" / "blueprints").glob("*.yaml"))
+        blueprint.write_text(blueprint.read_text().replace("member1", "elsewhere"))
+        (work / "clusters" / "member1" / "blueprints" / "mine.yaml").write_text("kind: Blueprint\n")
+        git("-C", str(work), "add", "-A")
+        git("-C", str(work), "-c", "user.name=someone", "-c", "user.email=s@example.org", "commit", "-qm", "by hand")
+        edited = time.monotonic()
+        git("-C", str(work), "push", "--quiet", "origin", "HEAD:main")
+        # Nothing on the hub changes: only the branch watch can notice (every 2 s by default).
+        deadline = edited + 30
+        while git("--git-dir", str(repo(tmp_path)), "rev-parse", "main:clusters") != wanted:
+            assert time.monotonic() < deadline, "the hand edit was not undone"
+            time.sleep(0.1)
+    assert "changed outside m4d" in git("--git-dir", str(repo(tmp_path)), "log", "-1", "--format=%B", "main")
