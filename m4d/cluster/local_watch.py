@@ -67,8 +67,10 @@ class Tail:
                         self._thread = None
                         return
                 conn = conn or self.store._connect()
+                # NOT INDEXED: by rowid from `_seen` on (the few new rows); SQLite would otherwise group by
+                # scanning the whole (kind, rv) index, the event history, on every look (1.4 ms at 20,000).
                 rows = conn.execute(
-                    "SELECT kind, MAX(rv) FROM events WHERE rv > ? GROUP BY kind", (self._seen,)
+                    "SELECT kind, MAX(rv) FROM events NOT INDEXED WHERE rv > ? GROUP BY kind", (self._seen,)
                 ).fetchall()
                 if rows:
                     with self.changed:
