@@ -50,6 +50,7 @@ from m4d.controllers.application.token_secrets import SecretTokenController, Sec
 from m4d.controllers.application.tokens import TokenController
 from m4d.controllers.plotter.controller import PlotterController
 from m4d.controllers.registry.liveness import ClusterRegistry
+from m4d.credentials.interface import CredentialStore
 from m4d.credentials.local import SecretsFile
 from m4d.credentials.signing import VaultKeys
 from m4d.credentials.source import CredentialSource, open_store
@@ -182,6 +183,11 @@ def build_hub(hub: Cluster, config: HubConfig) -> HubControllers:
         config.policy, taxonomy=taxonomy, timeout=config.connector_timeout, default=config.policy_default
     )
     secrets = config.tokens is not None and config.tokens.kubernetes_secrets
+    store = _secret_tokens(hub, config.tokens) if config.tokens is not None else None
+    # Where storage accounts' credentials are, to delete a deleted application's copies.
+    storage: CredentialStore | None = store.vault if store is not None else None
+    if store is None and config.secrets_file is not None:
+        storage = SecretsFile(config.secrets_file)
     application = ApplicationController(
         hub,
         catalog=catalog,
@@ -189,7 +195,7 @@ def build_hub(hub: Cluster, config: HubConfig) -> HubControllers:
         taxonomy=taxonomy,
         resync_after=config.resync_after,
         connector_recheck=config.connector_recheck,
-        storage_credentials=SecretsFile(config.secrets_file) if config.secrets_file is not None else None,
+        storage_credentials=storage,
         token_secrets=secrets,
     )
     heartbeat = timedelta(seconds=config.heartbeat_timeout)
@@ -197,8 +203,7 @@ def build_hub(hub: Cluster, config: HubConfig) -> HubControllers:
     controllers: list[Controller[Any]] = [application, ClusterRegistry(hub, timeout=heartbeat, grace=grace)]
     closers: list[Any] = [application]
     gitops = config.gitops
-    if config.tokens is not None:
-        store = _secret_tokens(hub, config.tokens)
+    if store is not None:
         controllers.append(SecretTokenController(hub, store=store))
         closers.append(store)
         if gitops is not None and store.vault is not None:
