@@ -97,6 +97,13 @@ class ClusterRegistry(Controller[MemberCluster]):
         self.name = "cluster-registry"
         self.reconcile_on_status = True  # heartbeats are status writes by the agents
 
+    def wakes_on_status(self, old: MemberCluster, new: MemberCluster) -> bool:
+        """A heartbeat, or a Ready condition someone else wrote; not what the sync applied (appliedRevision
+        moves on every commit, on every member) or the agent's version."""
+        before, after = old.status or MemberClusterStatus(), new.status or MemberClusterStatus()
+        ready = find_condition(before.conditions, "Ready"), find_condition(after.conditions, "Ready")
+        return before.last_heartbeat != after.last_heartbeat or ready[0] != ready[1]
+
     def reconcile(self, obj: MemberCluster) -> Outcome:
         condition, again = liveness(obj, utcnow(), self.timeout, self.grace, self._counting_since)
         status = obj.status or MemberClusterStatus()

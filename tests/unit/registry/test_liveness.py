@@ -128,3 +128,17 @@ def test_a_stall_of_the_hub_store_is_not_held_against_members(tmp_path: Path) ->
         manager.stop()
         hub.close()
     assert set(seen) == {"True/Heartbeat"}, sorted(set(seen))
+
+
+def test_the_registry_wakes_for_heartbeats_not_for_what_the_sync_applied() -> None:
+    registry = ClusterRegistry(None)  # type: ignore[arg-type]  # only its wake-up rule is asked
+    now = utcnow()
+    old = member("m1")
+    old.status = MemberClusterStatus(last_heartbeat=now, applied_revision="a" * 40)
+    synced = old.model_copy(update={"status": old.status.model_copy(update={"applied_revision": "b" * 40})})
+    beaten = old.model_copy(update={"status": old.status.model_copy(update={"last_heartbeat": now + timedelta(1)})})
+    assert not registry.wakes_on_status(old, synced)
+    assert registry.wakes_on_status(old, beaten)
+    verdict, _ = liveness(beaten, now)
+    judged = old.model_copy(update={"status": old.status.model_copy(update={"conditions": [verdict]})})
+    assert registry.wakes_on_status(old, judged)  # someone else's Ready condition is looked at again
