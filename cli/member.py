@@ -77,6 +77,7 @@ def agent(
         namespace=file.namespace,
     )
     controller = BlueprintAgent(member, hub=ctx.hub(), settings=settings)
+    controller.supervisor.warm()
     stop = stop_event(ctx.err)
     manager = Manager([controller])
     beats = threading.Thread(

@@ -23,6 +23,11 @@ def _logging(verbose: bool) -> None:
 @click.group()
 def module() -> None:
     """Run a data-plane module from its configuration (as the member agent writes it)."""
+    from m4d.modules.forkserver.instance import claim_from_environment  # noqa: PLC0415
+
+    # Started by an agent for an instance directory: hold its lock for life, so the instance never runs twice
+    # and a restarted agent finds this process.
+    claim_from_environment()
 
 
 @module.command()

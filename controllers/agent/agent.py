@@ -8,7 +8,8 @@ and a BlueprintReport on the hub:
   `workloads.py`) that the cluster runs; its state is what the cluster reports (`judge.py`), and a watch
   on those workloads and their pods wakes the agent (`cluster_modules.py`). The agent runs no module itself;
 - on an embedded member (no nodes) the supervisor runs each instance as a local process from the module's
-  command and wakes the controller whenever one changes state (`processes.py`).
+  command (the platform's own modules forked from a warm fork server) and wakes the controller whenever
+  one changes state (`processes.py`).
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from m4d.credentials.interface import CredentialStore
 from m4d.credentials.source import CredentialSource, open_store
 from m4d.errors import M4DError, NotFoundError, PermanentError
 from m4d.modules.config import ClientGrant, from_blueprint
+from m4d.modules.forkserver import ForkServer, address_for
 from m4d.runtime.controller import Controller, ObjectKey, Outcome
 from m4d.runtime.reader import Reader
 
@@ -77,6 +79,9 @@ class BlueprintAgent(Controller[Blueprint]):
             vault = self.settings.module_vault
             identity = PodIdentity(vault.service_account, vault.audience, vault.token_seconds) if vault else None
             self.modules = ClusterModules(client, self.settings.cluster_domain, identity, self.settings.namespace)
+        elif self.supervisor.fork_server is None:
+            # Local processes: the platform's modules are forked from a warm server (started when first needed).
+            self.supervisor.fork_server = ForkServer(address_for(self.settings.workdir))
 
     def attach(self, enqueue: Callable[[ObjectKey], None], reader: Reader | None = None) -> None:
         super().attach(enqueue, reader)

@@ -1,6 +1,9 @@
 """Supervised local module processes: the embedded default's stand-in for Deployments and Jobs.
 
 A process is started from its module's command with `{config}`, `{ready_file}` and `{port}` filled in.
+The platform's own modules (`m4d module ...`) are forked by the agent's fork server when it has one
+(`m4d.modules.forkserver`: they share its loaded interpreter and libraries, and start in a fraction of a
+second); other commands, or all of them without a fork server, run as processes of their own.
 A service is ready when it writes its endpoint to the ready file; a job is done when it exits 0. A
 service that exits is restarted with exponential backoff; a job that fails is retried a few times,
 then reported failed. Every change of state calls `on_change`, so the agent reports within moments,
@@ -9,14 +12,13 @@ not on a polling period.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
-import signal
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -24,6 +26,9 @@ from typing import Literal
 
 from m4d.api.blueprint import ModuleState
 from m4d.api.common import Endpoint
+from m4d.controllers.agent.adoption import DETACHED, Handle, Watched, adoptable, terminate
+from m4d.modules.forkserver import ForkServer, ForkServerError, instance
+from m4d.modules.forkserver import client as forkserver
 
 log = logging.getLogger("m4d.agent")
 
@@ -31,8 +36,9 @@ RESTART_BASE = 0.5
 RESTART_MAX = 30.0
 JOB_RETRIES = 3
 _READY_POLL = 0.05
-# Processes left running by detach_all: kept referenced so they are not reaped or warned about.
-_DETACHED: list[object] = []
+# Once a service is ready or while a job runs, how often its process is looked at (a forked one wakes its
+# watcher at once when it exits).
+_ALIVE_POLL = 0.5
 
 
 @dataclass(frozen=True)
@@ -58,10 +64,18 @@ class ProcessSpec:
     def log_file(self) -> Path:
         return self.workdir / "module.log"
 
-    def argv(self) -> list[str]:
+    @property
+    def platform_module(self) -> bool:
+        """One of the platform's own commands (`m4d ...`), run with the agent's interpreter and code."""
+        return bool(self.command) and self.command[0] == "m4d"
+
+    def words(self) -> list[str]:
         values = {"config": str(self.config_file), "ready_file": str(self.ready_file), "port": "0"}
-        argv = [part.format(**values) for part in self.command]
-        if argv and argv[0] == "m4d":
+        return [part.format(**values) for part in self.command]
+
+    def argv(self) -> list[str]:
+        argv = self.words()
+        if self.platform_module:
             # The platform's own modules run with the agent's interpreter, whatever PATH says.
             argv = [sys.executable, "-m", "m4d.cli", *argv[1:]]
         return argv
@@ -76,77 +90,11 @@ def _write_config(spec: ProcessSpec) -> None:
     partial.replace(spec.config_file)
 
 
-class _Adopted:
-    """A module process left running by a previous agent: watched through its pid, as a Popen would be."""
-
-    def __init__(self, pid: int) -> None:
-        self.pid = pid
-
-    def poll(self) -> int | None:
-        try:
-            pid, status = os.waitpid(self.pid, os.WNOHANG)  # reaps it if it happens to be our child
-            if pid == self.pid:
-                code = os.waitstatus_to_exitcode(status)
-                for detached in _DETACHED:  # it was ours all along: let its Popen know it is done
-                    if isinstance(detached, subprocess.Popen) and detached.pid == self.pid:
-                        detached.returncode = code
-                return code
-        except ChildProcessError:
-            pass
-        try:
-            os.kill(self.pid, 0)
-        except ProcessLookupError:
-            return -1
-        except PermissionError:
-            return None
-        return None
-
-    def wait(self, timeout: float | None = None) -> int:
-        deadline = None if timeout is None else time.monotonic() + timeout
-        while self.poll() is None:
-            if deadline is not None and time.monotonic() > deadline:
-                raise subprocess.TimeoutExpired(str(self.pid), timeout or 0)
-            time.sleep(_READY_POLL)
-        return -1
-
-
-Handle = subprocess.Popen[bytes] | _Adopted
-
-
-def _instances(config_file: Path) -> list[int]:
-    """Live processes running with this instance's configuration file (found by command line, so even one
-    whose pid file was never written, because its agent died while starting it, is found)."""
-    needle = str(config_file).encode()
-    found = []
-    for proc in Path("/proc").iterdir():
-        if not proc.name.isdigit():
-            continue
-        try:
-            if needle in (proc / "cmdline").read_bytes() and _Adopted(int(proc.name)).poll() is None:
-                found.append(int(proc.name))
-        except OSError:
-            continue
-    return sorted(found)
-
-
-def _adoptable(spec: ProcessSpec) -> _Adopted | None:
-    """A previous agent's process for this instance, if it still runs this very configuration.
-
-    Modules outlive an agent restart (as pods outlive a kubelet restart); adopting them keeps endpoints
-    stable. Leftovers running another configuration, or more than one, are stopped.
-    """
-    found = [_Adopted(pid) for pid in _instances(spec.config_file) if pid != os.getpid()]
-    if not found:
-        return None
+def _read(path: Path) -> str | None:
     try:
-        same = spec.config_file.read_text() == spec.config_text
+        return path.read_text()
     except OSError:
-        same = False
-    keep = found[0] if same else None
-    for process in found:
-        if process is not keep:
-            Supervisor._terminate(process, 10.0)
-    return keep
+        return None
 
 
 @dataclass
@@ -155,6 +103,7 @@ class _Running:
     state: ModuleState = field(default_factory=ModuleState)
     process: Handle | None = None
     stopping: threading.Event = field(default_factory=threading.Event)
+    detached: bool = False  # stopped being watched, left running (detach_all)
     thread: threading.Thread | None = None
 
 
@@ -170,10 +119,19 @@ def _tail(path: Path, lines: int = 5) -> str:
 
 
 class Supervisor:
-    def __init__(self, on_change: Callable[[str], None] | None = None) -> None:
+    def __init__(self, on_change: Callable[[str], None] | None = None, fork_server: ForkServer | None = None) -> None:
         self._procs: dict[str, _Running] = {}
         self._lock = threading.Lock()
         self._on_change = on_change or (lambda key: None)
+        self.fork_server = fork_server
+
+    def warm(self) -> None:
+        """Start the fork server now, so it has loaded the modules' code before the first is needed."""
+        if self.fork_server is not None:
+            try:
+                self.fork_server.start()
+            except ForkServerError as error:
+                log.warning("%s; modules start as processes of their own", error)
 
     def ensure(self, spec: ProcessSpec) -> ModuleState:
         """Run `spec`: restart the instance if its command changed, or its configuration and it does not
@@ -219,43 +177,36 @@ class Supervisor:
         if running is None:
             return
         running.stopping.set()
-        self._terminate(running.process, timeout)
+        terminate(running.process, timeout)  # one still being started is stopped by its thread
         if running.thread is not None:
             running.thread.join(timeout)
 
     def stop_all(self) -> None:
         for key in sorted(self.running_keys()):
             self.stop(key)
+        if self.fork_server is not None:
+            self.fork_server.close()
 
     def detach_all(self) -> None:
-        """Stop watching without stopping the modules: a restarted agent adopts them."""
+        """Stop watching without stopping the modules: a restarted agent adopts them. The fork server
+        stops (it never outlives its agent); the modules it started run on."""
         with self._lock:
             running = list(self._procs.values())
             self._procs.clear()
         for r in running:
+            r.detached = True
             r.stopping.set()
-            _DETACHED.append(r.process)
         for r in running:
             if r.thread is not None:
                 r.thread.join(5)
+            DETACHED.append(r.process)
+        if self.fork_server is not None:
+            self.fork_server.close()
 
     def pid(self, key: str) -> int | None:
         with self._lock:
             running = self._procs.get(key)
             return running.process.pid if running and running.process else None
-
-    @staticmethod
-    def _terminate(process: Handle | None, timeout: float) -> None:
-        if process is None or process.poll() is not None:
-            return
-        try:
-            os.killpg(process.pid, signal.SIGTERM)
-            process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout)
-        except ProcessLookupError:
-            pass
 
     def _set(self, running: _Running, **changes: object) -> None:
         new = running.state.model_copy(update=changes)
@@ -264,19 +215,32 @@ class Supervisor:
             self._on_change(running.spec.key)
 
     def _start(self, running: _Running) -> Handle:
-        adopted = _adoptable(running.spec)
-        if adopted is not None:
-            log.info("module %s: adopting running process %d", running.spec.key, adopted.pid)
-            return adopted
         spec = running.spec
+        adopted = adoptable(spec.workdir, spec.config_file, spec.config_text, spec.platform_module, spec.reloads_config)
+        if adopted is not None:
+            log.info("module %s: adopting running process %d", spec.key, adopted.pid)
+            if _read(spec.config_file) != spec.config_text:
+                _write_config(spec)  # a module that reloads its configuration is handed the new one
+            return adopted
         _write_config(spec)
         spec.ready_file.unlink(missing_ok=True)
         env = {**os.environ, **dict(spec.env)}
+        server = self.fork_server
+        if spec.platform_module:
+            env[instance.ENV] = str(spec.workdir)  # the module takes the instance's lock and writes its pid
+            if server is not None and server.address:
+                env[forkserver.ADDRESS_ENV] = server.address  # where its hash workers come from
+        if spec.platform_module and server is not None:
+            try:
+                return Watched(server.spawn(spec.words(), spec.workdir, env, spec.log_file), server.exit_code)
+            except ForkServerError as error:
+                log.warning("module %s: %s; starting it as a process of its own", spec.key, error)
         with spec.log_file.open("ab") as log_out:
             process = subprocess.Popen(
                 spec.argv(), cwd=spec.workdir, stdout=log_out, stderr=subprocess.STDOUT, env=env, start_new_session=True
             )
-        (spec.workdir / "pid").write_text(str(process.pid))
+        if not spec.platform_module:
+            (spec.workdir / instance.PID).write_text(str(process.pid))
         return process
 
     def _read_endpoint(self, spec: ProcessSpec) -> Endpoint | None:
@@ -294,6 +258,15 @@ class Supervisor:
         except (KeyError, TypeError, ValueError):
             return None
 
+    @staticmethod
+    def _pause(running: _Running, process: Handle, seconds: float) -> None:
+        """Wait up to `seconds` for the process to end or the instance to be stopped."""
+        if isinstance(process, Watched):
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                process.wait(seconds)  # a pidfd: wakes at once when it exits
+        else:
+            running.stopping.wait(seconds)
+
     def _supervise(self, running: _Running) -> None:
         spec = running.spec
         failures = 0
@@ -310,8 +283,13 @@ class Supervisor:
                     if endpoint is not None:
                         failures = 0
                         self._set(running, phase="Ready", endpoint=endpoint, message=None)
-                time.sleep(_READY_POLL)
+                        continue
+                    running.stopping.wait(_READY_POLL)
+                else:
+                    self._pause(running, process, _ALIVE_POLL)
             if running.stopping.is_set():
+                if not running.detached:
+                    terminate(process, 10.0)  # stopped while it was being started
                 return
             code = process.wait()
             if spec.kind == "Job" and code == 0:

@@ -32,6 +32,7 @@ import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
 
+from m4d.modules.forkserver import ForkedProcess, hash_worker
 from m4d.modules.keyed import blake2s
 
 log = logging.getLogger(__name__)
@@ -49,6 +50,8 @@ _REQUEST_ROWS: Final = 1 << 17  # values per request: bounds a worker's region
 _REGION_KEEP: Final = 64 << 20  # a region above this size shrinks back once batches are small again
 _LANES: Final = 32_768  # values per compression pass in a worker (see hashers._LANES)
 _WORKER_MAIN: Final = "from m4d.modules.keyed.pool import main; main()"
+# A worker unused this long is stopped (its memory given back); the next large batch starts one again.
+_IDLE_EXIT: Final = 60.0
 
 
 class HashWorkerError(RuntimeError):
@@ -88,8 +91,12 @@ class Worker:
         self._size = 0
         self._region: mmap.mmap | None = None
         self.pending: tuple[int, int, int] | None = None
+        self.last_used = time.monotonic()
+        # Forked by the agent's fork server where there is one (it shares that server's loaded numpy and
+        # pyarrow: a few MB instead of a new interpreter's ~40 MB), else a process of its own.
+        forked = hash_worker(self._fd)
         try:
-            self._proc = subprocess.Popen(
+            self._proc: subprocess.Popen[bytes] | ForkedProcess = forked or subprocess.Popen(
                 [sys.executable, "-c", _WORKER_MAIN, str(self._fd)],
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
@@ -225,6 +232,8 @@ class Pool:
         self._lock = threading.Lock()
         self._closed = False
         self._started: set[Worker] = set()  # every worker not yet closed, idle or in use
+        self._retiring: threading.Thread | None = None
+        self._stop = threading.Event()
         for _ in range(size):
             self._idle.put(None)  # a slot: its worker starts when first taken
 
@@ -273,10 +282,14 @@ class Pool:
             raise WorkerStartError(f"cannot start a hash worker: {error}") from None
         with self._lock:
             self._started.add(worker)
+            if self._retiring is None:
+                self._retiring = threading.Thread(target=self._retire, name="hash-workers-idle", daemon=True)
+                self._retiring.start()
         return worker
 
     def _give_back(self, worker: Worker) -> None:
         if worker.alive and worker.pending is None and not self._closed:
+            worker.last_used = time.monotonic()
             self._idle.put(worker)
             return
         self._close(worker)  # dead, stopped, or with a reply still owed: never reused
@@ -284,8 +297,8 @@ class Pool:
         if self._closed:
             self._drain()
 
-    def _drain(self) -> None:
-        """Close every idle worker; their slots stay, empty."""
+    def _drain(self, idle_for: float = 0.0) -> None:
+        """Close every idle worker (unused for `idle_for` seconds at least); their slots stay, empty."""
         with self._lock:
             taken: list[Worker | None] = []
             while True:
@@ -293,14 +306,20 @@ class Pool:
                     taken.append(self._idle.get_nowait())
                 except queue.Empty:
                     break
-            workers = [w for w in taken if w is not None]
+            now = time.monotonic()
+            workers = [w for w in taken if w is not None and now - w.last_used >= idle_for]
             for worker in workers:
                 worker.hang_up()  # all at once: each exits while the others are reaped
             for worker in workers:
                 worker.close()
                 self._started.discard(worker)
-            for _ in taken:
-                self._idle.put(None)
+            for slot in taken:
+                self._idle.put(None if slot in workers else slot)
+
+    def _retire(self) -> None:
+        """Stop workers left idle for _IDLE_EXIT: a module between reads holds no hash worker."""
+        while not self._stop.wait(_IDLE_EXIT / 4):
+            self._drain(idle_for=_IDLE_EXIT)
 
     def _close(self, worker: Worker) -> None:
         worker.close()
@@ -315,6 +334,7 @@ class Pool:
     def close(self) -> None:
         """Stop the idle workers now; the ones in use stop when their caller gives them back."""
         self._closed = True
+        self._stop.set()
         self._drain()
 
 

@@ -61,7 +61,8 @@ def module_processes(world: World) -> dict[str, int]:
         if not proc.name.isdigit() or not services.alive(int(proc.name)):
             continue
         try:
-            cmdline = (proc / "cmdline").read_bytes().decode(errors="replace").split("\0")
+            # A module forked by the agent's fork server shows its command line as one title: split on spaces.
+            cmdline = (proc / "cmdline").read_bytes().decode(errors="replace").replace("\0", " ").split()
         except OSError:
             continue
         config = next((a for a in cmdline if a.startswith(run) and a.endswith("config.yaml")), None)

@@ -279,3 +279,26 @@ def test_a_large_region_is_given_back_when_batches_are_small_again(monkeypatch: 
             assert (worker._size > 8 << 20) if n == 100_000 else (worker._size == 1 << 20)
     finally:
         workers.close()
+
+
+def test_idle_workers_stop_and_start_again_when_needed(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A module between reads holds no hash worker: memory comes back; the next large batch starts one.
+    monkeypatch.setattr(pool, "_IDLE_EXIT", 0.4)
+    workers = pool.Pool(2)
+    start, empty = blake2s.keyed_state(KEY)
+    values = [f"idle-{i}" for i in range(4_000)]
+    out = np.empty((len(values), 64), np.uint8)
+    try:
+        workers.hexdigest(start, empty, pa.array(values, pa.binary()), out, 1_000)
+        first = workers.pids()
+        assert len(first) == 2
+        deadline = time.monotonic() + 10
+        while workers.pids():
+            assert time.monotonic() < deadline, "idle workers kept running"
+            time.sleep(0.05)
+        assert all(_state(pid) == "Z" for pid in first)
+        workers.hexdigest(start, empty, pa.array(values, pa.binary()), out, 1_000)
+        assert [bytes(row).decode() for row in out] == blake(KEY, values)
+        assert workers.pids() and not set(workers.pids()) & set(first)
+    finally:
+        workers.close()
