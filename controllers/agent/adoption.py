@@ -17,7 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from m4d.modules.forkserver import ForkedProcess
-from m4d.modules.forkserver.instance import PID, holder
+from m4d.modules.forkserver.instance import LOCK, PID, holder
 
 # Processes a supervisor stopped watching (detach_all): kept referenced so they are not reaped or warned
 # about while they run on; another supervisor of this process may adopt them.
@@ -112,7 +112,7 @@ def running_instance(workdir: Path, config_file: Path, platform_module: bool) ->
         pid = holder(workdir)
         if pid is not None:
             return [pid] if pid != os.getpid() else []
-        if not (workdir / PID).exists() or (workdir / "lock").exists():
+        if not (workdir / PID).exists() or (workdir / LOCK).exists():
             return []
     return [pid for pid in _by_command_line(config_file) if pid != os.getpid()]
 
@@ -136,3 +136,13 @@ def adoptable(
         if process is not keep:
             terminate(process, 10.0)
     return keep
+
+
+def stop_leftovers(workdir: Path, timeout: float = 10.0) -> list[int]:
+    """Stop whatever still runs the instance in `workdir` though no supervisor watches it (its agent was
+    down when its Blueprint went, or it was started by one that died); the pids it stopped."""
+    platform_module = (workdir / LOCK).exists()  # only the platform's modules take the lock
+    pids = running_instance(workdir, workdir / "config.yaml", platform_module)
+    for pid in pids:
+        terminate(Watched(pid), timeout)
+    return pids

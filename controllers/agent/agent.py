@@ -16,10 +16,10 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import shutil
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from m4d.api.blueprint import Blueprint, BlueprintModule, BlueprintStatus, ModulePhase, ModuleState, spec_hash
 from m4d.api.meta import Condition, set_condition
@@ -125,11 +125,15 @@ class BlueprintAgent(Controller[Blueprint]):
             return vault.source(bp)
         return self.settings.credentials
 
+    def _run_dir(self, bp: Blueprint) -> Path:
+        """The Blueprint's run directory on an embedded member: one directory per module instance."""
+        return self.settings.workdir / (bp.metadata.namespace or "default") / bp.name
+
     def _process(self, bp: Blueprint, module: BlueprintModule, config_text: str, protocol: str) -> ProcessSpec:
         return ProcessSpec(
             key=f"{bp.metadata.namespace}/{bp.name}/{module.name}",
             command=tuple(module.deployment.command),
-            workdir=self.settings.workdir / (bp.metadata.namespace or "default") / bp.name / module.name,
+            workdir=self._run_dir(bp) / module.name,
             config_text=config_text,
             kind=module.deployment.kind,
             protocol=protocol,
@@ -147,11 +151,8 @@ class BlueprintAgent(Controller[Blueprint]):
             return Outcome(status=self._status(obj, pending), requeue_after=WAIT_RETRY)
         run = verdict.run or obj.model_copy(update={"spec": obj.spec.model_copy(update={"modules": []})})
         states: dict[str, ModuleState] = {}
-        wanted: set[str] = set()
         waiting = False
         for module in run.spec.modules:
-            key = prefix + module.name
-            wanted.add(key)
             if self.modules is None and not module.deployment.command:
                 states[module.name] = ModuleState(
                     phase="Failed", message=f"module {module.module} has no command to run as a local process"
@@ -170,39 +171,15 @@ class BlueprintAgent(Controller[Blueprint]):
                 states[module.name] = ModuleState(phase="Failed", message=str(exc)[:1000])
                 continue
             states[module.name] = self._run(run, module, config_text, protocol)
-        for key in self.supervisor.running_keys():
-            if key.startswith(prefix) and key not in wanted:
-                self.supervisor.stop(key)
+        kept = {m.name for m in run.spec.modules}
         if self.modules is not None:
-            self.modules.remove(obj, keep={m.name for m in run.spec.modules})
-        self._discard(obj, keep={m.name for m in run.spec.modules})
+            self.modules.remove(obj, keep=kept)
+        else:
+            self.supervisor.remove(prefix, self._run_dir(obj), keep=kept)
         # Reported as what runs: the last signed version's digest, with the refusal among the errors.
         self._report(run if verdict.run is not None else obj, states, verdict.refusal)
         status = self._status(obj, states, verdict.refusal)
         return Outcome(status=status, requeue_after=WAIT_RETRY if waiting else None)
-
-    def _discard(self, bp: Blueprint, keep: set[str]) -> None:
-        """Remove the working directories of the Blueprint's instances not in `keep`, once stopped: an
-        embedded member keeps nothing on disk of an instance that is gone (configuration, log, ready file)."""
-        if self.modules is not None:
-            return  # a Kubernetes member's instances live in its workloads
-        base = self.settings.workdir / (bp.metadata.namespace or "default") / bp.name
-        if not base.is_dir():
-            return
-        for instance in sorted(base.iterdir()):
-            if (
-                instance.name not in keep
-                and instance.is_dir()
-                and self.supervisor.pid(self._key(bp, instance.name)) is None
-            ):
-                shutil.rmtree(instance, ignore_errors=True)
-        if not keep:
-            with contextlib.suppress(OSError):  # empty now, unless something is still there to look at
-                base.rmdir()
-
-    @staticmethod
-    def _key(bp: Blueprint, instance: str) -> str:
-        return f"{bp.metadata.namespace}/{bp.name}/{instance}"
 
     def _run(self, bp: Blueprint, module: BlueprintModule, config_text: str, protocol: str) -> ModuleState:
         if self.modules is None:
@@ -262,12 +239,10 @@ class BlueprintAgent(Controller[Blueprint]):
 
     def finalize(self, obj: Blueprint) -> Outcome:
         prefix = f"{obj.metadata.namespace}/{obj.name}/"
-        for key in self.supervisor.running_keys():
-            if key.startswith(prefix):
-                self.supervisor.stop(key)
         if self.modules is not None:
             self.modules.remove(obj, keep=set())
-        self._discard(obj, keep=set())
+        else:
+            self.supervisor.remove(prefix, self._run_dir(obj))  # its processes and run directories
         self.trust.forget(obj)
         with contextlib.suppress(NotFoundError):  # already gone is what we want
             self.hub.delete(BlueprintReport, obj.name, report_namespace(self.settings.cluster))

@@ -16,17 +16,18 @@ import contextlib
 import json
 import logging
 import os
+import shutil
 import subprocess
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal
 
 from m4d.api.blueprint import ModuleState
 from m4d.api.common import Endpoint
-from m4d.controllers.agent.adoption import DETACHED, Handle, Watched, adoptable, terminate
+from m4d.controllers.agent.adoption import DETACHED, Handle, Watched, adoptable, stop_leftovers, terminate
 from m4d.modules.forkserver import ForkServer, ForkServerError, instance
 from m4d.modules.forkserver import client as forkserver
 
@@ -180,6 +181,32 @@ class Supervisor:
         terminate(running.process, timeout)  # one still being started is stopped by its thread
         if running.thread is not None:
             running.thread.join(timeout)
+
+    def remove(self, prefix: str, directory: Path, keep: Collection[str] = ()) -> None:
+        """Stop the instances whose keys start with `prefix` and delete their run directories under
+        `directory` (one per instance, named as the key's last part), except those in `keep` (last parts).
+
+        Nothing is left behind: instances are found on disk too, so a process no supervisor watches (its
+        Blueprint went while the agent was down) is stopped, and a directory (its configuration names the
+        application's token) goes with its process.
+        """
+        for key in sorted(self.running_keys()):
+            if key.startswith(prefix) and key[len(prefix) :] not in keep:
+                self.stop(key)
+        try:
+            instances = [d for d in directory.iterdir() if d.is_dir() and d.name not in keep]
+        except FileNotFoundError:
+            return
+        for workdir in instances:
+            stopped = stop_leftovers(workdir)
+            if stopped:
+                log.info("module %s%s: stopped unsupervised process %s", prefix, workdir.name, stopped)
+            shutil.rmtree(workdir, ignore_errors=True)
+        if not keep:
+            with contextlib.suppress(OSError):
+                directory.rmdir()  # empty now (unless something else was put there)
+            with contextlib.suppress(OSError):
+                directory.parent.rmdir()  # the namespace's directory, once its last Blueprint went
 
     def stop_all(self) -> None:
         for key in sorted(self.running_keys()):

@@ -12,10 +12,12 @@ from pathlib import Path
 import pytest
 import yaml
 
-from m4d.api import BlueprintReport, Plotter
+from m4d.api import Blueprint, BlueprintReport, M4DApplication, Plotter
 from m4d.api.meta import find_condition
+from m4d.cluster.local import LocalCluster
 from m4d.demo import services
 from m4d.demo.setup import agent_service, m4d, submit_applications
+from m4d.demo.world import CLUSTERS
 from tests.e2e.conftest import HEARTBEAT, World
 from tests.e2e.faults import endpoint, kill, module_processes, readable, service, settle
 
@@ -135,3 +137,32 @@ def test_module_crash_recovers(world: World) -> None:
     world.wait(lambda: endpoint(world, "fraud-detection") not in (None, before), 60, "a new endpoint")
     print(f"new endpoint {time.monotonic() - killed:.1f}s after the module was killed")
     assert readable(world, "fraud-detection") == 5_000
+
+
+def test_applications_deleted_while_an_agent_is_down_leave_nothing_behind(world: World) -> None:
+    submit_applications(world.paths, world.say)
+    world.wait_settled()
+    run = world.paths.hub / "run"
+    assert module_processes(world) and any(run.glob("eu-de-1/*/*/*/config.yaml"))
+    kill(world, "agent-eu-de-1")  # its modules run on, watched by no one
+    for app in world.hub.list(M4DApplication).items:
+        world.hub.delete(M4DApplication, app.name, app.metadata.namespace or "default")
+    world.wait(lambda: not world.hub.list(M4DApplication).items, 90, "the applications deleted")
+    services.start(world.paths.hub, service("agent-eu-de-1"))  # finalizes the Blueprints that went meanwhile
+    restarted = time.monotonic()
+
+    def blueprints() -> int:
+        count = 0
+        for cluster, _ in CLUSTERS:
+            store = LocalCluster(world.paths.hub / "members" / f"{cluster}.db", name=cluster)
+            try:
+                count += len(store.list(Blueprint).items)
+            finally:
+                store.close()
+        return count
+
+    world.wait(lambda: blueprints() == 0, 120, "every Blueprint finalized")
+    world.wait(lambda: not module_processes(world), 30, "every module process stopped")
+    left = sorted(str(p.relative_to(run)) for p in run.glob("*/*/*")) if run.exists() else []
+    assert not left, f"run directories left behind: {left}"
+    print(f"nothing left {time.monotonic() - restarted:.1f}s after the agent restarted")

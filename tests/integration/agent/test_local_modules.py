@@ -177,6 +177,26 @@ def test_killing_the_agent_leaves_no_fork_server_and_its_modules_are_adopted(tmp
     assert gone(module)
 
 
+def test_a_blueprint_removed_while_its_agent_was_down_leaves_nothing(tmp_path: Path) -> None:
+    s = spec(tmp_path, "app-d")
+    (tmp_path / "config.yaml").write_text(s.config_text)
+    agent = subprocess.Popen(
+        [sys.executable, "-c", AGENT, s.key, " ".join(FLIGHT), str(s.workdir), str(tmp_path / "config.yaml"),
+         str(tmp_path / "run")],
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    assert agent.stdout is not None
+    module, _ = (int(word) for word in agent.stdout.readline().split())
+    agent.stdout.close()
+    agent.kill()
+    agent.wait()
+    # The next agent finalizes the Blueprint without ever having supervised its module: the instance lock
+    # names the process, which is stopped; the run directory (its configuration names the token) goes too.
+    Supervisor().remove("default/app-d/", s.workdir.parent)
+    wait_for(lambda: gone(module), "the module stopped", 30)
+    assert not s.workdir.parent.exists()
+
+
 def gone(pid: int) -> bool:
     """Ended (a zombie too: the test run may be the subreaper its orphans are handed to)."""
     try:

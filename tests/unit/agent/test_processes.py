@@ -159,3 +159,51 @@ def test_a_restarted_supervisor_adopts_running_modules(tmp_path: Path) -> None:
         third.stop_all()
     finally:
         second.stop_all()
+
+
+def test_removing_a_blueprint_leaves_no_process_or_directory(tmp_path: Path) -> None:
+    run = tmp_path / "run" / "ns" / "bp"
+    read, write, old = (
+        ProcessSpec(
+            key=f"ns/bp/{name}",
+            command=(sys.executable, str(tmp_path / "service.py"), "{config}", "{ready_file}"),
+            workdir=run / name,
+            config_text="serve",
+        )
+        for name in ("read", "write", "old")
+    )
+    (tmp_path / "service.py").write_text(SERVICE)
+    first = Supervisor()
+    for s in (read, write, old):
+        first.ensure(s)
+    wait_for(lambda: all(first.state(s.key).phase == "Ready" for s in (read, write, old)))  # type: ignore[union-attr]
+    pids = {s.key: first.pid(s.key) for s in (read, write, old)}
+    first.detach_all()  # the agent goes away; its modules serve on, watched by no one
+
+    second = Supervisor()
+    try:
+        second.ensure(read)  # adopted
+        wait_for(lambda: second.state(read.key).phase == "Ready")  # type: ignore[union-attr]
+        # An instance the Blueprint no longer has goes, though nothing supervises it any more.
+        second.remove("ns/bp/", run, keep={"read", "write"})
+        assert gone(pids[old.key]) and not old.workdir.exists()
+        assert alive(pids[read.key]) and alive(pids[write.key]) and write.workdir.exists()
+        # The Blueprint goes: every process, supervised or not, and every run directory.
+        second.remove("ns/bp/", run)
+        assert second.running_keys() == set()
+        assert all(gone(pid) for pid in pids.values())
+        assert not run.exists() and not run.parent.exists() and run.parent.parent.exists()
+    finally:
+        second.stop_all()
+
+
+def alive(pid: int | None) -> bool:
+    return pid is not None and not gone(pid)
+
+
+def gone(pid: int | None) -> bool:
+    """Ended (or a zombie: the test run may be the subreaper its orphans are handed to)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    except FileNotFoundError:
+        return True
