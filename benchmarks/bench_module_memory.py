@@ -14,6 +14,7 @@ Two parts, one run:
    every module process and of both fork servers, summed. PSS divides each shared page among the processes
    that map it, so the sum is what they cost together; RSS counts shared pages once per process (its sum is
    given for comparison). The projected baseline is the module count times part 1's baseline median.
+   Then every application is deleted, timed until no Blueprint, module process or run directory is left.
 
 Modules are idle when measured (no client reads): a read's working memory comes on top, per stream.
 """
@@ -34,7 +35,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import yaml
 
-from m4d.api import M4DApplication
+from m4d.api import Blueprint, M4DApplication
 from m4d.api.blueprint import ModuleAsset
 from m4d.api.common import Action, Connection, DataStore
 from m4d.cluster.local import LocalCluster
@@ -43,6 +44,7 @@ from m4d.credentials import CredentialSource
 from m4d.demo import services
 from m4d.demo.progress import settled
 from m4d.demo.setup import bring_up, m4d
+from m4d.demo.world import CLUSTERS
 from m4d.modules.config import ClientGrant, ModuleConfig
 from m4d.modules.forkserver import ForkServer, address_for
 
@@ -158,17 +160,47 @@ def _fork_servers(hub: Path) -> list[int]:
     return servers
 
 
-def flow(root: Path, apps: int, timeout: float) -> tuple[float, int, Started]:
-    """The embedded default with N applications: seconds until all settled, applications served, memory."""
+@dataclass
+class Flow:
+    seconds: float  # apply until every application settled
+    served: int
+    memory: Started
+    cleanup: float  # deleting every application until no Blueprint, module process or run directory is left
+    left: list[str]
+
+
+def _live_modules(run: Path) -> list[int]:
+    """Every live process whose command line names the run directory (a module, however it was started)."""
+    needle = str(run)
+    found = []
+    for proc in psutil.process_iter(["cmdline", "status"]):
+        if proc.info["status"] != psutil.STATUS_ZOMBIE and needle in " ".join(proc.info["cmdline"] or ()):
+            found.append(proc.pid)
+    return found
+
+
+def _leftovers(hub: LocalCluster, members: list[LocalCluster], run: Path) -> list[str]:
+    left = [f"application {a.name}" for a in hub.list(M4DApplication).items]
+    left += [f"blueprint {m.name}/{b.name}" for m in members for b in m.list(Blueprint).items]
+    left += [f"module process {pid}" for pid in _live_modules(run)]
+    left += [f"run directory {d.relative_to(run)}" for d in run.glob("*/*/*")] if run.exists() else []
+    return left
+
+
+def flow(root: Path, apps: int, timeout: float) -> Flow:
+    """The embedded default with N applications: until all settled, memory, then deleting them all."""
     paths = bring_up(root / "hub", rows=1000, say=lambda stage, message: None)
     hub = LocalCluster(paths.hub / "hub.db", name="hub")
+    members = [LocalCluster(paths.hub / "members" / f"{name}.db", name=name) for name, _ in CLUSTERS]
+    run = paths.hub / "run"
     try:
-        deadline = time.monotonic() + 120
-        while len(_fork_servers(paths.hub)) < 2:  # the agents are up and warming their fork servers
+        deadline = time.monotonic() + 180
+        logs = [paths.hub / "logs" / f"agent-{name}.log" for name, _ in CLUSTERS]
+        # The agents warm their fork servers when they start: applications arrive at a live member.
+        while not all(log.exists() and "loaded the modules' code" in log.read_text() for log in logs):
             if time.monotonic() > deadline:
-                raise SystemExit("the agents' fork servers did not start")
+                raise SystemExit("the agents' fork servers did not load")
             time.sleep(0.2)
-        time.sleep(10)  # the servers load the modules' code before any application arrives, as on a live member
         (root / "apps.yaml").write_text(_applications(paths.applications, apps))
         began = time.monotonic()
         m4d(paths.hub, "apply", "-f", str(root / "apps.yaml"))
@@ -178,17 +210,24 @@ def flow(root: Path, apps: int, timeout: float) -> tuple[float, int, Started]:
                 raise SystemExit(f"not settled within {timeout:.0f} s; {len(waiting)} waiting, e.g. {waiting[:3]}")
             time.sleep(0.5)
         seconds = time.monotonic() - began
-        served = sum(
-            1
-            for app in hub.list(M4DApplication).items
-            if app.status and any(s.endpoint for s in app.status.asset_states.values())
-        )
+        listed = hub.list(M4DApplication).items
+        served = sum(1 for a in listed if a.status and any(s.endpoint for s in a.status.asset_states.values()))
         time.sleep(1)
-        pss, rss, uss = _memory(_module_processes(paths.hub / "run"))
+        pss, rss, uss = _memory(_module_processes(run))
         servers = sum(_memory(_fork_servers(paths.hub))[0])
-        return seconds, served, Started(seconds, pss, rss, uss, servers)
+
+        began = time.monotonic()
+        for app in listed:
+            hub.delete(M4DApplication, app.name, app.metadata.namespace or "default")
+        while left := _leftovers(hub, members, run):
+            if time.monotonic() - began > timeout:
+                break
+            time.sleep(0.5)
+        cleanup = time.monotonic() - began
+        return Flow(seconds, served, Started(seconds, pss, rss, uss, servers), cleanup, left)
     finally:
-        hub.close()
+        for store in (hub, *members):
+            store.close()
         services.stop_all(paths.hub)
 
 
@@ -228,14 +267,15 @@ def report_supervised(count: int, plain: Started, forked: Started) -> None:
     )
 
 
-def report_flow(apps: int, seconds: float, served: int, whole: Started, baseline_median: float) -> None:
+def report_flow(apps: int, done: Flow, baseline_median: float) -> None:
+    whole = done.memory
     total = sum(whole.pss) + whole.server_pss
     projected = len(whole.pss) * baseline_median
     print(f"\nThe embedded default, {apps} applications on 2 members:")
     row("figure", "value")
     row("---", "---:")
-    row("time until every application settled", f"{seconds:.1f} s")
-    row("applications served", served)
+    row("time until every application settled", f"{done.seconds:.1f} s")
+    row("applications served", done.served)
     row("module processes", len(whole.pss))
     row("PSS of all module processes and both fork servers", _mb(total))
     row("of which the fork servers", _mb(whole.server_pss))
@@ -244,6 +284,11 @@ def report_flow(apps: int, seconds: float, served: int, whole: Started, baseline
     row("RSS summed (shared pages counted once per process)", _mb(sum(whole.rss)))
     row("projected baseline: module processes x the baseline's median PSS", _mb(projected))
     row("ratio", f"{total / projected:.2f}")
+    row("deleting them all: until no Blueprint, module process or run directory is left", f"{done.cleanup:.1f} s")
+    row(
+        "left behind",
+        ", ".join(done.left[:5]) + (f" and {len(done.left) - 5} more" if len(done.left) > 5 else "") or "nothing",
+    )
 
 
 def main() -> None:
@@ -261,8 +306,7 @@ def main() -> None:
         forked = supervised(root / "forked", args.baseline, forked=True)
         report_supervised(args.baseline, plain, forked)
         if args.apps:
-            seconds, served, whole = flow(root / "flow", args.apps, args.timeout)
-            report_flow(args.apps, seconds, served, whole, statistics.median(plain.pss))
+            report_flow(args.apps, flow(root / "flow", args.apps, args.timeout), statistics.median(plain.pss))
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ import contextlib
 import os
 import signal
 import subprocess
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
@@ -37,11 +38,15 @@ class Watched:
         self._exit_code = exit_code
         self._process = ForkedProcess(pid)
         self.returncode: int | None = None
+        # The supervisor's thread and a stop may both see the end: the status is taken once (the fork
+        # server reports it once), the other caller waits for it rather than for a report that never comes.
+        self._lock = threading.Lock()
 
     def poll(self) -> int | None:
-        if self.returncode is None and self._process.poll() is not None:
-            self.returncode = self._status()
-        return self.returncode
+        with self._lock:
+            if self.returncode is None and self._process.poll() is not None:
+                self.returncode = self._status()
+            return self.returncode
 
     def wait(self, timeout: float | None = None) -> int:
         self._process.wait(timeout)  # raises TimeoutExpired as Popen.wait does

@@ -62,6 +62,7 @@ class BlueprintAgent(Controller[Blueprint]):
     settings: AgentSettings = field(kw_only=True)
     supervisor: Supervisor = field(kw_only=True, default_factory=Supervisor)
     _store: CredentialStore | None = field(default=None, init=False, repr=False)
+    _store_lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
     modules: ClusterModules | None = field(default=None, init=False, repr=False)
     _stop: threading.Event = field(default_factory=threading.Event, init=False, repr=False)
     trust: Trust = field(init=False, repr=False)
@@ -71,6 +72,7 @@ class BlueprintAgent(Controller[Blueprint]):
         self.name = f"agent-{self.settings.cluster}"
         self.finalizer = AGENT_FINALIZER
         self.namespace = self.settings.namespace
+        self.workers = self.settings.workers
         self.supervisor._on_change = self._module_changed
         self.trust = Trust(self.settings.cluster, lambda: self.credentials)
         # A Kubernetes member runs each instance as its workloads; an embedded one has no nodes to run them.
@@ -98,9 +100,10 @@ class BlueprintAgent(Controller[Blueprint]):
 
     @property
     def credentials(self) -> CredentialStore:
-        if self._store is None:
-            self._store = open_store(self.settings.credentials)
-        return self._store
+        with self._store_lock:  # one store for all workers
+            if self._store is None:
+                self._store = open_store(self.settings.credentials)
+            return self._store
 
     # -- decide -----------------------------------------------------------------------------------
 

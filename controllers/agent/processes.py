@@ -204,9 +204,7 @@ class Supervisor:
             shutil.rmtree(workdir, ignore_errors=True)
         if not keep:
             with contextlib.suppress(OSError):
-                directory.rmdir()  # empty now (unless something else was put there)
-            with contextlib.suppress(OSError):
-                directory.parent.rmdir()  # the namespace's directory, once its last Blueprint went
+                directory.rmdir()  # empty now (unless something else was put there); its namespace's stays
 
     def stop_all(self) -> None:
         for key in sorted(self.running_keys()):

@@ -79,3 +79,5 @@ class AgentSettings:
     cluster_domain: str = "cluster.local"  # endpoints of modules on Kubernetes: <service>.<ns>.svc.<domain>
     module_vault: ModuleVault | None = None  # Kubernetes members: modules log in to Vault themselves
     namespace: str | None = None  # where Blueprints arrive (None: every namespace)
+    # Blueprints reconciled at once: starting or stopping one application's modules never waits for another's.
+    workers: int = 4

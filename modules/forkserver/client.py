@@ -222,9 +222,12 @@ class ForkedProcess:
 
     def wait(self, timeout: float | None = None) -> int:
         if self.returncode is None:
-            if self._pidfd < 0 or not select.select([self._pidfd], [], [], timeout)[0]:
-                raise subprocess.TimeoutExpired(str(self.pid), timeout or 0)
-            self._ended()
+            pidfd = self._pidfd
+            ended = pidfd >= 0 and bool(select.select([pidfd], [], [], timeout)[0])
+            if self.returncode is None:  # another thread may have seen the end (and closed the pidfd) meanwhile
+                if not ended:
+                    raise subprocess.TimeoutExpired(str(self.pid), timeout or 0)
+                self._ended()
         assert self.returncode is not None
         return self.returncode
 

@@ -192,7 +192,7 @@ def test_removing_a_blueprint_leaves_no_process_or_directory(tmp_path: Path) -> 
         second.remove("ns/bp/", run)
         assert second.running_keys() == set()
         assert all(gone(pid) for pid in pids.values())
-        assert not run.exists() and not run.parent.exists() and run.parent.parent.exists()
+        assert not run.exists() and run.parent.exists()
     finally:
         second.stop_all()
 
