@@ -59,4 +59,4 @@ class Trust:
     def forget(self, bp: Blueprint) -> None:
         key_of = f"{bp.metadata.namespace or 'default'}/{bp.name}"
         self._good.pop(key_of, None)
-        self._warned = {w for w in self._warned if w[0] != key_of}
+        self._warned = {w for w in list(self._warned) if w[0] != key_of}  # a copy: other workers add to it
