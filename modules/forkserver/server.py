@@ -99,7 +99,10 @@ class Server:
 
     def run(self) -> None:
         # How many threads it runs after loading (one, or it would refuse to fork): for the agent's log.
-        wire.send(self.control, {"ready": True, "pid": os.getpid(), "threads": _threads()})
+        try:
+            wire.send(self.control, {"ready": True, "pid": os.getpid(), "threads": _threads()})
+        except OSError:
+            return  # the agent ended while the server was loading: nothing to serve
         while True:
             for key, _ in self.selector.select():
                 if key.data == "control" and not self._control():
@@ -133,7 +136,10 @@ class Server:
             reply: dict[str, Any] = {"id": ident, "pid": pid}
         except (OSError, ValueError, RuntimeError) as error:
             reply = {"id": ident, "error": str(error)}
-        wire.send(self.control, reply)
+        try:
+            wire.send(self.control, reply)
+        except OSError:
+            return False  # the agent is gone
         return True
 
     def _accept(self) -> None:
@@ -286,6 +292,9 @@ def _listen(address: str) -> socket.socket | None:
 
 
 def main() -> None:
+    # A terminal's Ctrl-C reaches the agent's whole process group: the agent handles it, and this server
+    # ends when the agent's end of the control socket closes (also while it is still loading).
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     control = socket.socket(fileno=int(sys.argv[1]))
     address = sys.argv[2] if len(sys.argv) > 2 and sys.argv[2] else None
     listener = _listen(address) if address is not None else None

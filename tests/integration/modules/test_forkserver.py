@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import os
 import signal
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -18,7 +20,7 @@ from m4d.api.blueprint import ModuleAsset
 from m4d.api.common import Action, Connection, DataStore
 from m4d.credentials import CredentialSource
 from m4d.modules.config import ClientGrant, ModuleConfig
-from m4d.modules.forkserver import ForkServer, address_for, instance
+from m4d.modules.forkserver import ForkServer, address_for, instance, wire
 from m4d.modules.forkserver import client as forkclient
 
 from .conftest import people
@@ -130,3 +132,18 @@ def test_hash_workers_come_from_the_server_and_end_with_their_module(
     os.kill(pid, signal.SIGKILL)
     _gone, alive = psutil.wait_procs(workers, timeout=30)
     assert not alive, "hash workers outlived their module"  # ...they end when it hangs up
+
+
+def test_a_server_whose_agent_ended_while_it_loaded_exits_quietly() -> None:
+    # The agent may stop (a damaged store, Ctrl-C) before its server has loaded: the server then ends
+    # without a traceback in the agent's log.
+    ours, theirs = wire.pair()
+    server = subprocess.Popen(
+        [sys.executable, "-c", forkclient.MAIN, str(theirs.fileno()), ""],
+        pass_fds=(theirs.fileno(),),
+        stderr=subprocess.PIPE,
+    )
+    theirs.close()
+    ours.close()
+    _, err = server.communicate(timeout=120)
+    assert server.returncode == 0 and b"Traceback" not in err, err.decode(errors="replace")
