@@ -58,12 +58,13 @@ include $(wildcard mk/*.mk)
 
 # The whole suite. The test servers are built (or found in $(CACHE_DIR)) while the virtualenv is installed
 # and lint, types and the unit tier run, which need no server; then the other tiers (pyproject's testpaths)
-# run against them. PYTEST_ARGS (options such as -x or -k) go to both pytest runs.
+# run against them. PYTEST_ARGS (options such as -x or -k) go to both pytest runs; the second lists its 25
+# slowest tests (where the cached run's time goes: docs/testing.md).
 .PHONY: servers checks
 
 test:
 	$(MAKE) --no-print-directory -j2 servers checks
-	$(BIN)/pytest --ignore=tests/unit $(PYTEST_ARGS)
+	$(BIN)/pytest --ignore=tests/unit --durations=25 $(PYTEST_ARGS)
 
 servers: $(SERVERS)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import re
 import subprocess
 import sys
 import tomllib
@@ -95,3 +96,25 @@ def test_nothing_reaches_outside_the_repository() -> None:
         ):
             found.append(name)
     assert found == []
+
+
+def test_docs_link_only_into_the_repository() -> None:
+    """Every relative link of README.md and docs/ names a file of the checkout (examples in code blocks aside)."""
+    link = re.compile(r"\]\(([^)\s]+)\)")
+    pages = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
+    broken = []
+    for page in pages:
+        fenced = False
+        for number, line in enumerate(page.read_text(encoding="utf-8").splitlines(), 1):
+            if line.lstrip().startswith(("```", "~~~")):
+                fenced = not fenced
+            if fenced:
+                continue
+            for target in link.findall(line):
+                if target.startswith(("http://", "https://", "mailto:", "#")):
+                    continue
+                resolved = (page.parent / target.split("#")[0]).resolve()
+                if not resolved.is_relative_to(ROOT) or not resolved.exists():
+                    broken.append(f"{page.relative_to(ROOT)}:{number}: {target}")
+    assert broken == []
+    assert len(pages) > 5  # the docs are where this test looks
