@@ -7,9 +7,12 @@ agent restart or a short freeze changes nothing). Only Lost moves a member's pla
 
 A stall on the hub's side never counts against a member: before a verdict gets worse, the registry
 proves the store takes writes now (a write that changes nothing, timed, on the resourceVersion it read).
-If that write waited, the store was stalled, not the member (its heartbeats could not land), and every
-member's silence is counted from the end of the stall; if the member changed meanwhile, its newer
-heartbeat is read first. The hub's own downtime does not count either: silence is counted from start.
+If that write waited, or the store refused it for now (busy, unreachable), the store was stalled, not the
+member (its heartbeats could not land), and every member's silence is counted from the end of the stall;
+if the member changed meanwhile, its newer heartbeat is read first. One probe at a time: a verdict asked
+while another worker's probe is stuck waits for that probe's answer, never proving the store healthy with
+a write of its own made just after the stall (when a heartbeat written before it lands, stale, first).
+The hub's own downtime does not count either: silence is counted from start.
 
 The registry re-reads each cluster when its verdict would change, so nothing polls all the time.
 """
@@ -17,6 +20,7 @@ The registry re-reads each cluster when its verdict would change, so nothing pol
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -24,6 +28,7 @@ from datetime import datetime, timedelta
 from m4d.api.cluster import MemberCluster, MemberClusterStatus
 from m4d.api.meta import Condition, find_condition, set_condition, utcnow
 from m4d.controllers.aggregator.status import HEARTBEAT_TIMEOUT, OFFLINE_GRACE, heartbeat_age
+from m4d.errors import ConflictError, TemporaryError
 from m4d.runtime.controller import Controller, Outcome
 
 log = logging.getLogger("m4d.controllers.registry")
@@ -91,6 +96,8 @@ class ClusterRegistry(Controller[MemberCluster]):
     timeout: timedelta = HEARTBEAT_TIMEOUT
     grace: timedelta = OFFLINE_GRACE
     _counting_since: datetime = field(init=False, default_factory=utcnow)
+    _probe: threading.Lock = field(init=False, default_factory=threading.Lock)
+    _stall_seen: float = field(init=False, default=float("-inf"))  # monotonic end of the last stall found
 
     def __post_init__(self) -> None:
         self.kind = MemberCluster
@@ -118,16 +125,31 @@ class ClusterRegistry(Controller[MemberCluster]):
 
     def _stalled(self, obj: MemberCluster) -> bool:
         """Write what was read, unchanged (nothing is stored, no event): a conflict means a newer heartbeat
-        (the runtime reads it and comes back); a slow write means the store, not the member, was stuck."""
-        started = time.monotonic()
-        self.cluster.update_status(obj)
-        waited = time.monotonic() - started
-        if waited < STALL:
-            return False
+        (the runtime reads it and comes back); a slow or refused write means the store, not the member, was
+        stuck."""
+        asked = time.monotonic()
+        with self._probe:
+            if self._stall_seen >= asked:  # the probe this one waited for found the store stuck
+                return True
+            started = time.monotonic()
+            try:
+                self.cluster.update_status(obj)
+            except ConflictError:
+                # A newer heartbeat, maybe one written before a stall that landed as it ended: the stall
+                # still counts (its end is now), then the runtime reads the newer object and comes back.
+                if (waited := time.monotonic() - started) >= STALL:
+                    self._stall(obj.name, f"took {waited:.1f}s to answer a write")
+                raise
+            except TemporaryError as exc:
+                self._stall(obj.name, f"refused the write ({exc})")
+                return True
+            waited = time.monotonic() - started
+            if waited < STALL:
+                return False
+            self._stall(obj.name, f"took {waited:.1f}s to take a write")
+            return True
+
+    def _stall(self, name: str, what: str) -> None:
+        self._stall_seen = time.monotonic()
         self._counting_since = utcnow()
-        log.warning(
-            "the hub store took %.1fs to take a write: member silence is counted from now, not held against %s",
-            waited,
-            obj.name,
-        )
-        return True
+        log.warning("the hub store %s: member silence is counted from now, not held against %s", what, name)

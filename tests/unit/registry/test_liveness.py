@@ -14,6 +14,7 @@ from m4d.api.meta import find_condition, utcnow
 from m4d.cluster.local import LocalCluster
 from m4d.controllers.agent.heartbeat import beat
 from m4d.controllers.registry.liveness import ClusterRegistry, liveness
+from m4d.errors import ConflictError
 from m4d.runtime.manager import Manager
 from tests.factories import member
 
@@ -142,3 +143,79 @@ def test_the_registry_wakes_for_heartbeats_not_for_what_the_sync_applied() -> No
     verdict, _ = liveness(beaten, now)
     judged = old.model_copy(update={"status": old.status.model_copy(update={"conditions": [verdict]})})
     assert registry.wakes_on_status(old, judged)  # someone else's Ready condition is looked at again
+
+
+class _StuckFor(LocalCluster):
+    """The embedded store, with the writes of one member's status held until released (a stall that the
+    store's lock, not this test, would cause for every writer)."""
+
+    def __init__(self, path: Path, name: str) -> None:
+        super().__init__(path)
+        self.stuck, self.entered, self.release = name, threading.Event(), threading.Event()
+
+    def update_status(self, obj: MemberCluster) -> MemberCluster:  # type: ignore[override]
+        if obj.name == self.stuck:
+            self.entered.set()
+            self.release.wait(30)
+        return super().update_status(obj)
+
+
+def test_a_verdict_asked_while_another_probe_is_stuck_waits_for_its_answer(tmp_path: Path) -> None:
+    # Worker A's probe is stuck in the stalled store; worker B is asked about another member meanwhile (a
+    # heartbeat written before the stall, landing stale once it ends, wakes it). B's own write would go
+    # through at once and "prove" the store healthy: B must take A's answer instead.
+    hub = _StuckFor(tmp_path / "hub.db", "m1")
+    for name in ("m1", "m2"):
+        hub.create(member(name))
+    registry = ClusterRegistry(hub, timeout=timedelta(seconds=1), grace=timedelta(seconds=30))
+    answers: dict[str, bool] = {}
+
+    def probe(name: str) -> None:
+        answers[name] = registry._stalled(hub.get(MemberCluster, name))
+
+    first = threading.Thread(target=probe, args=("m1",))
+    first.start()
+    assert hub.entered.wait(10)
+    second = threading.Thread(target=probe, args=("m2",))
+    second.start()
+    time.sleep(1.2)  # A's probe has now waited longer than a healthy write takes (STALL)
+    hub.release.set()
+    first.join(10)
+    second.join(10)
+    hub.close()
+    assert answers == {"m1": True, "m2": True}
+
+
+def test_a_heartbeat_landing_as_the_stall_ends_does_not_hide_the_stall(tmp_path: Path) -> None:
+    # The probe waits out the stall; meanwhile an agent's heartbeat, stamped before the stall, lands first:
+    # the probe's write then conflicts. The stall still counts, so the stale heartbeat is not held against m1.
+    path = tmp_path / "hub.db"
+    hub = _StuckFor(path, "m1")
+    hub.create(member("m1"))
+    registry = ClusterRegistry(hub, timeout=timedelta(seconds=1), grace=timedelta(seconds=30))
+    registry._counting_since = utcnow() - timedelta(minutes=1)  # a hub that has run for a while
+    stale = hub.get(MemberCluster, "m1")
+    raised: list[Exception] = []
+
+    def probe() -> None:
+        try:
+            registry._stalled(stale)
+        except ConflictError as exc:
+            raised.append(exc)
+
+    thread = threading.Thread(target=probe)
+    thread.start()
+    assert hub.entered.wait(10)
+    agent = LocalCluster(path)
+    landed = agent.get(MemberCluster, "m1")
+    landed.status = MemberClusterStatus(last_heartbeat=utcnow() - timedelta(seconds=5))
+    agent.update_status(landed)
+    agent.close()
+    time.sleep(1.2)  # the probe has waited longer than a healthy write takes (STALL)
+    hub.release.set()
+    thread.join(10)
+    newer = hub.get(MemberCluster, "m1")
+    hub.close()
+    assert raised  # the runtime reads the newer object and comes back
+    condition, _ = liveness(newer, utcnow(), timedelta(seconds=1), timedelta(seconds=30), registry._counting_since)
+    assert (condition.status, condition.reason) == ("True", "Heartbeat")
