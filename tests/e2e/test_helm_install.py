@@ -62,6 +62,7 @@ EXTRA = "customer-analytics-2"  # submitted after a leader change
 SERVED = ("customer-analytics", "fraud-detection", "marketing-eu-fr")
 MANAGER = "m4d-e2e"
 LEASE_SECONDS = 15  # the hub's leader election (m4d.runtime.leader defaults)
+LEAVE = ("--ignore-not-found", "--wait", "--timeout", "2m")  # the fixture's clean-up, after a failure too
 
 
 @dataclass
@@ -280,9 +281,9 @@ def installed(
             services.stop_all(paths.hub)
             for name, context in CONTEXTS.items():
                 _strip_finalizers(members[name])
-                helm(context, "uninstall", "m4d-agent", "-n", SYSTEM, "--ignore-not-found", "--wait", check=False)
+                helm(context, "uninstall", "m4d-agent", "-n", SYSTEM, *LEAVE, check=False)
             _strip_finalizers(hub)
-            helm("hub", "uninstall", "m4d-hub", "-n", SYSTEM, "--ignore-not-found", "--wait", check=False)
+            helm("hub", "uninstall", "m4d-hub", "-n", SYSTEM, *LEAVE, check=False)
             for name, cluster in clusters.items():  # as the session had them, for the tests after this one
                 _remove_crds(cluster)
                 if had_crds[name]:
@@ -423,8 +424,14 @@ def test_helm_upgrade_rolls_the_platform_and_the_modules_keep_serving(installed:
     installed.helm("member1", "upgrade", "m4d-agent", str(CHARTS / "m4d-agent"), "-n", SYSTEM, "--reuse-values",
                    "--set", "heartbeat=2", "--wait", "--timeout", "3m")  # fmt: skip
     installed.wait(lambda: _rolled_out(hub, "m4d-hub") and _rolled_out(member, "m4d-agent"), 120, "the rollouts")
-    new_hub = {p["metadata"]["uid"] for p in installed.pods(hub, SYSTEM, "app.kubernetes.io/name=m4d-hub")}
-    assert not new_hub & old_hub  # a new configuration rolled every replica
+
+    def hub_pods() -> set[str]:
+        return {p["metadata"]["uid"] for p in installed.pods(hub, SYSTEM, "app.kubernetes.io/name=m4d-hub")}
+
+    # A new configuration rolls every replica: the old pods end (a terminating one is still listed for the
+    # moments its process takes to stop) and two new ones run.
+    installed.wait(lambda: not hub_pods() & old_hub, 120, "the old hub pods gone")
+    assert len(hub_pods()) == 2
     config = hub.manifests.get("v1", "ConfigMap", "m4d-hub-config", SYSTEM)
     assert "workers: 2" in config["data"]["hub.yaml"]
     installed.wait(lambda: _leader(installed).split("_")[0] in {
