@@ -38,6 +38,10 @@ class AssetRecord:
     asset: PlotterAsset | None = None
     flow: PlotterFlow | None = None
     modules: dict[str, PlotterModule] = field(default_factory=dict)
+    _considered: set[tuple[object, ...]] = field(default_factory=set, init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        self._considered = {(c.step, c.module, c.cluster, c.storage, c.verdict, c.reason) for c in self.considerations}
 
     @property
     def asset_id(self) -> str:
@@ -55,11 +59,13 @@ class AssetRecord:
         cluster: str | None = None,
         storage: str | None = None,
     ) -> None:
-        entry = Consideration(
-            step=step, module=module, cluster=cluster, storage=storage, verdict=verdict, reason=reason
+        key = (step, module, cluster, storage, verdict, reason)
+        if key in self._considered:  # a set: a record weighs every member, hundreds of candidates with 50
+            return
+        self._considered.add(key)
+        self.considerations.append(
+            Consideration(step=step, module=module, cluster=cluster, storage=storage, verdict=verdict, reason=reason)
         )
-        if entry not in self.considerations:
-            self.considerations.append(entry)
 
     def block(self, summary: str) -> None:
         """Note why a path is closed, in words that do not depend on the cluster (so they de-duplicate)."""

@@ -228,7 +228,8 @@ class PlotterController(Controller[Plotter]):
                 raise done.error
             assert done.result is not None
             result = done.result
-        own = {p: c for p, c in change.files.items() if p in plotter_paths(obj, [c.name for c in clusters])}
+        mine = plotter_paths(obj, [c.name for c in clusters])  # once: each file would cost a path per member
+        own = {p: c for p, c in change.files.items() if p in mine}
         blueprints = {p: o for p, o in change.origins.items() if o.kind == "Blueprint" and o.cluster}
         placed = {o.cluster: p for p, o in blueprints.items() if o.cluster}
         digests = {o.cluster: o.digest for o in blueprints.values() if o.cluster and o.digest}
