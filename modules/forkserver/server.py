@@ -41,6 +41,9 @@ import struct
 import sys
 import time
 import traceback
+from collections.abc import Callable
+from functools import cache
+from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
 
@@ -56,8 +59,6 @@ PRELOAD = (
     "pyarrow.flight",
     "pyarrow.fs",
     "pyarrow.parquet",
-    "m4d.cli.main",
-    "m4d.cli.module",
     "m4d.credentials.vault",
     "m4d.modules.copy",
     "m4d.modules.flight.run",
@@ -75,9 +76,19 @@ def _threads() -> int:
     return sum(1 for _ in Path("/proc/self/task").iterdir())
 
 
+@cache  # found once in the server; its children inherit the answer
+def m4d_command() -> Callable[[], object]:
+    """The `m4d` command's entry point, found as its console script is: the server runs m4d commands as the
+    agent would run the `m4d` executable, without importing the command-line layer above this one."""
+    (entry,) = entry_points(group="console_scripts", name="m4d")
+    command: Callable[[], object] = entry.load()
+    return command
+
+
 def preload() -> None:
     for name in PRELOAD:
         importlib.import_module(name)
+    m4d_command()  # the command line and every command module it lists
     gc.collect()
     gc.freeze()
 
@@ -253,9 +264,7 @@ def _run_module(request: dict[str, Any]) -> int:
     os.environ.clear()
     os.environ.update({str(k): str(v) for k, v in dict(request["env"]).items()})
     sys.argv = argv
-    from m4d.cli.main import main  # noqa: PLC0415 - preloaded: a lookup, not an import
-
-    main()
+    m4d_command()()  # preloaded: a lookup, not an import
     return 0
 
 
