@@ -65,7 +65,7 @@ def gitops_options(command: F) -> F:
 
 
 def gitops_settings(ctx: CliContext, repo: str | None, branch: str | None, mode: str | None) -> Any:
-    from m4d.credentials.signing import FileKeys  # noqa: PLC0415 - keep `m4d --help` fast
+    from m4d.controllers.hub import HubConfig, signing_keys  # noqa: PLC0415 - keep `m4d --help` fast
     from m4d.gitops.settings import GitOpsSettings, load_git_hosts  # noqa: PLC0415
 
     layout = ctx.target.layout
@@ -80,7 +80,8 @@ def gitops_settings(ctx: CliContext, repo: str | None, branch: str | None, mode:
         hosts=hosts,
         host=chosen.get("git_host"),
         host_token=chosen.get("git_host_token_ref"),
-        keys=FileKeys(layout.secrets_file),  # each member's Blueprint signing key, minted on first use
+        # Each member's Blueprint signing key, where the hub keeps it (hub.yaml), minted on first use.
+        keys=signing_keys(HubConfig.load(layout), layout.secrets_file),
     )
 
 

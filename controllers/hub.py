@@ -29,6 +29,7 @@ Without a setting, the embedded default looks in the hub directory: `file:<hub>/
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from pathlib import Path
@@ -52,7 +53,7 @@ from m4d.controllers.plotter.controller import PlotterController
 from m4d.controllers.registry.liveness import ClusterRegistry
 from m4d.credentials.interface import CredentialStore
 from m4d.credentials.local import SecretsFile
-from m4d.credentials.signing import VaultKeys
+from m4d.credentials.signing import FileKeys, VaultKeys
 from m4d.credentials.source import CredentialSource, open_store
 from m4d.errors import InvalidError, PermanentError
 from m4d.git.host import HostSettings
@@ -174,6 +175,20 @@ def _secret_tokens(hub: Cluster, settings: TokenSettings) -> SecretTokens:
     if vault is not None and not isinstance(vault, VaultStore):
         raise PermanentError("hub.yaml tokens.vault must be a Vault credential source (kind: vault)")
     return SecretTokens(hub.manifests, vault)
+
+
+def signing_keys(config: HubConfig, secrets_file: Path) -> Callable[[str], bytes]:
+    """Where this hub keeps each member's Blueprint signing key: in Vault when hub.yaml's `tokens.vault`
+    names one (every replica, and `m4d gitops` run beside the hub, sign with the key the member's agent
+    reads there), else in the hub directory's secrets file."""
+    from m4d.credentials.vault import VaultStore  # noqa: PLC0415
+
+    if config.tokens is None or config.tokens.vault is None:
+        return FileKeys(secrets_file)
+    vault = open_store(config.tokens.vault)
+    if not isinstance(vault, VaultStore):
+        raise PermanentError("hub.yaml tokens.vault must be a Vault credential source (kind: vault)")
+    return VaultKeys(vault)
 
 
 def build_hub(hub: Cluster, config: HubConfig) -> HubControllers:

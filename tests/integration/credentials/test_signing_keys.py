@@ -5,10 +5,14 @@ from __future__ import annotations
 
 import threading
 import uuid
+from pathlib import Path
 
 import hvac
 import pytest
+import yaml
 
+from m4d.cluster.connect import HubLayout
+from m4d.controllers.hub import HubConfig, signing_keys
 from m4d.credentials import CredentialSource, open_store
 from m4d.credentials.signing import VaultKeys, read_signing_key, signing_ref
 from m4d.credentials.vault import VaultStore
@@ -57,3 +61,27 @@ def test_replicas_mint_one_key_and_an_agent_reads_only_its_own(openbao: OpenBao)
         VaultKeys(agent)(f"new-{cluster}")
     for store in (*replicas, agent):
         store.close()
+
+
+def test_gitops_commands_beside_a_vault_hub_sign_with_its_keys(
+    openbao: OpenBao, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # `m4d gitops sync` run beside a hub whose hub.yaml keeps tokens in Vault signs as the hub's replicas
+    # do: with the member's key in Vault, never one minted into the local secrets file.
+    cluster = f"eu-{uuid.uuid4().hex[:6]}"
+    token = _token(openbao, "test-signing-gitops", 'path "secret/data/m4d/blueprint-signing/*" '
+                   '{ capabilities = ["create", "read"] }\n')  # fmt: skip
+    hub_yaml = {"tokens": {"kubernetesSecrets": True, "vault": {"kind": "vault", "address": openbao.address}}}
+    (tmp_path / "hub.yaml").write_text(yaml.safe_dump(hub_yaml))
+    layout = HubLayout(tmp_path)
+    monkeypatch.setenv("VAULT_TOKEN", token)
+    replica = _store(openbao, token)
+    try:
+        assert signing_keys(HubConfig.load(layout), layout.secrets_file)(cluster) == VaultKeys(replica)(cluster)
+    finally:
+        replica.close()
+    assert not layout.secrets_file.exists()
+    (tmp_path / "hub.yaml").unlink()  # the embedded default: the hub directory's secrets file
+    assert signing_keys(HubConfig.load(layout), layout.secrets_file)(cluster) == read_signing_key(
+        open_store(CredentialSource(kind="file", path=str(layout.secrets_file))), cluster
+    )
