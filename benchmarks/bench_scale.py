@@ -261,6 +261,47 @@ def _status_mb(field: str) -> float:
     return 0.0
 
 
+def measure(
+    manager: Manager, hub: Cluster, user: Cluster, progress: Progress, repo: Path, sync: int, apps: list[M4DApplication]
+) -> Done:
+    """Once the hub is idle: `user` writes the applications (one thread, as fast as the store takes them);
+    timed until every one is settled, committed and applied by every member; with what it cost."""
+    while not manager.idle():
+        time.sleep(POLL)
+    requests_before, by_verb_before = sum(hub.requests.values()), dict(hub.requests)
+    reconciles_before = {r.controller.name: r.stats.reconciles for r in manager.runners}
+    commits_before = _commits(repo)
+    cpu_before, sync_before = _cpu_self(), _cpu_of(sync)
+    start = time.monotonic()
+    writer = threading.Thread(target=lambda: [user.create(a) for a in apps])
+    writer.start()
+    while True:
+        time.sleep(POLL)
+        settled, plotters = progress.settled(repo, len(apps))
+        if settled and not writer.is_alive():
+            break
+        if time.monotonic() - start > 3600:
+            raise RuntimeError(f"not settled after an hour: {manager.failing()}")
+    seconds = time.monotonic() - start
+    hub_cpu, sync_cpu = _cpu_self() - cpu_before, _cpu_of(sync) - sync_before
+    writer.join()
+    reconciles = {r.controller.name: r.stats.reconciles - reconciles_before[r.controller.name] for r in manager.runners}
+    return Done(
+        seconds=seconds,
+        applications=len(apps),
+        plotters=plotters,
+        commits=_commits(repo) - commits_before,
+        requests=sum(hub.requests.values()) - requests_before,
+        reconciles=sum(reconciles.values()),
+        by_verb={k: v - by_verb_before.get(k, 0) for k, v in hub.requests.items() if v - by_verb_before.get(k, 0)},
+        by_controller=reconciles,
+        rss_mb=_status_mb("VmRSS"),
+        peak_rss_mb=_status_mb("VmHWM"),
+        hub_cpu=hub_cpu,
+        sync_cpu=sync_cpu,
+    )
+
+
 def run_hub(
     paths: world.DemoPaths, settings: GitOpsSettings, apps: list[M4DApplication], workers: int, cleanup: bool
 ) -> Done:
@@ -281,46 +322,11 @@ def run_hub(
     progress = Progress(manager, hub)
     manager.start()
     try:
-        while not manager.idle():
-            time.sleep(POLL)
-        commits_before = _commits(layout.gitops_repo)
-        requests_before = sum(hub.requests.values())
-        by_verb_before = dict(hub.requests)
-        reconciles_before = {r.controller.name: r.stats.reconciles for r in manager.runners}
         user = LocalCluster(layout.hub_db, name="hub")
-        cpu_before, sync_before = _cpu_self(), _cpu_of(sync)
-        start = time.monotonic()
-        writer = threading.Thread(target=lambda: [user.create(a) for a in apps])
-        writer.start()
-        plotters = 0
-        while True:
-            time.sleep(POLL)
-            settled, plotters = progress.settled(layout.gitops_repo, len(apps))
-            if settled and not writer.is_alive():
-                break
-            if time.monotonic() - start > 3600:
-                raise RuntimeError(f"not settled after an hour: {manager.failing()}")
-        seconds = time.monotonic() - start
-        hub_cpu, sync_cpu = _cpu_self() - cpu_before, _cpu_of(sync) - sync_before
-        writer.join()
-        user.close()
-        reconciles = {
-            r.controller.name: r.stats.reconciles - reconciles_before[r.controller.name] for r in manager.runners
-        }
-        done = Done(
-            seconds=seconds,
-            applications=len(apps),
-            plotters=plotters,
-            commits=_commits(layout.gitops_repo) - commits_before,
-            requests=sum(hub.requests.values()) - requests_before,
-            reconciles=sum(reconciles.values()),
-            by_verb={k: v - by_verb_before.get(k, 0) for k, v in hub.requests.items() if v - by_verb_before.get(k, 0)},
-            by_controller=reconciles,
-            rss_mb=_status_mb("VmRSS"),
-            peak_rss_mb=_status_mb("VmHWM"),
-            hub_cpu=hub_cpu,
-            sync_cpu=sync_cpu,
-        )
+        try:
+            done = measure(manager, hub, user, progress, layout.gitops_repo, sync, apps)
+        finally:
+            user.close()
         if cleanup:
             before = dict(hub.requests)
             done.cleanup = clean_up(layout, apps)
@@ -383,44 +389,7 @@ def run_kube(base: Path, count: int, workers: int) -> tuple[Done, list[M4DApplic
         progress = Progress(manager, hub)
         manager.start()
         try:
-            while not manager.idle():
-                time.sleep(POLL)
-            requests_before, by_verb_before = sum(hub.requests.values()), dict(hub.requests)
-            reconciles_before = {r.controller.name: r.stats.reconciles for r in manager.runners}
-            commits_before = _commits(layout.gitops_repo)
-            cpu_before, sync_before = _cpu_self(), _cpu_of(sync)
-            start = time.monotonic()
-            writer = threading.Thread(target=lambda: [user.create(a) for a in apps])
-            writer.start()
-            while True:
-                time.sleep(POLL)
-                settled, plotters = progress.settled(layout.gitops_repo, len(apps))
-                if settled and not writer.is_alive():
-                    break
-                if time.monotonic() - start > 3600:
-                    raise RuntimeError(f"not settled after an hour: {manager.failing()}")
-            seconds = time.monotonic() - start
-            hub_cpu, sync_cpu = _cpu_self() - cpu_before, _cpu_of(sync) - sync_before
-            writer.join()
-            reconciles = {
-                r.controller.name: r.stats.reconciles - reconciles_before[r.controller.name] for r in manager.runners
-            }
-            done = Done(
-                seconds=seconds,
-                applications=len(apps),
-                plotters=plotters,
-                commits=_commits(layout.gitops_repo) - commits_before,
-                requests=sum(hub.requests.values()) - requests_before,
-                reconciles=sum(reconciles.values()),
-                by_verb={
-                    k: v - by_verb_before.get(k, 0) for k, v in hub.requests.items() if v - by_verb_before.get(k, 0)
-                },
-                by_controller=reconciles,
-                rss_mb=_status_mb("VmRSS"),
-                peak_rss_mb=_status_mb("VmHWM"),
-                hub_cpu=hub_cpu,
-                sync_cpu=sync_cpu,
-            )
+            done = measure(manager, hub, user, progress, layout.gitops_repo, sync, apps)
             # The baseline: the same API server alone, once the flow stopped, in namespaces of its own.
             stop.set()
             manager.stop()
