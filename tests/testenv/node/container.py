@@ -19,6 +19,10 @@ from tests.testenv.node.images import Image
 from tests.testenv.node.probes import ProbeState
 
 LAUNCHER = Path(__file__).with_name("launch.py")
+# The image's files are the host's: the checkout (an editable install points into it), its virtualenv
+# and the Python it was made from. A volume mounted over a directory holding them (an emptyDir at /tmp,
+# with the checkout under /tmp) must not hide them: the launcher binds them back (launch.py).
+IMAGE_PATHS = sorted({str(Path(__file__).resolve().parents[3]), sys.prefix, sys.base_prefix})
 TERMINATION_LOG = "/dev/termination-log"
 MESSAGE_LIMIT = 4096
 _PR_SET_PDEATHSIG = 1
@@ -104,6 +108,7 @@ class Container:
             "hostname": launch.hostname,
             "scratch": str(self.directory / f"scratch-{self.restart_count}"),
             "error_file": str(error_file),
+            "image_paths": IMAGE_PATHS,
         }
         spec_file = self.directory / "launch.json"
         spec_file.write_text(json.dumps(spec))

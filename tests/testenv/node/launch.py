@@ -7,6 +7,8 @@ directory and execs the container's command, so the process keeps this pid and s
 the pod spec says (/etc/m4d, /var/run/secrets/kubernetes.io/serviceaccount, /dev/termination-log) while
 the rest of the file system is the host's — the image stands for the host's own files.
 
+The image's own files (the spec's `image_paths`) are bound back where a volume hid them.
+
 A mount path whose parent directories do not exist is made without touching the host: the nearest
 existing ancestor is shadowed by a tmpfs that mirrors its entries (each bound back), and the missing
 directories are made in the tmpfs (for a new top-level directory, the mirror of / becomes the root).
@@ -119,6 +121,7 @@ def setup(spec: dict) -> None:  # type: ignore[type-arg]
     scratch_dir.mkdir(parents=True, exist_ok=True)
     scratch = Path(f"/proc/self/fd/{os.open(scratch_dir, O_PATH)}")
     sources = [(os.open(m["source"], O_PATH), m) for m in spec["mounts"]]
+    images = [(os.open(p, O_PATH), p) for p in sorted(spec.get("image_paths", []), key=len) if os.path.isdir(p)]
     hostname = spec.get("hostname")
     if hostname:
         name = hostname.encode()
@@ -132,7 +135,23 @@ def setup(spec: dict) -> None:  # type: ignore[type-arg]
         if mount.get("read_only"):
             _mount(None, target, None, MS_BIND | MS_REMOUNT | MS_RDONLY | _locked_flags(target))
         os.close(fd)
+    # The image's own files stay where they are even under a volume (an emptyDir at /tmp hides a checkout
+    # under /tmp, and with it the command's interpreter): bind each one hidden back, shallow ones first.
+    for fd, path in images:
+        if not _same(path, fd):
+            _mount(f"/proc/self/fd/{fd}", _mountpoint(path, False, scratch), None, MS_BIND | MS_REC)
+        os.close(fd)
     os.chdir(spec.get("working_dir") or "/")
+
+
+def _same(path: str, fd: int) -> bool:
+    """`path` still shows the directory `fd` was opened on (no volume mounted over it or its parents)."""
+    try:
+        seen = os.stat(path)
+    except OSError:
+        return False
+    opened = os.fstat(fd)
+    return (seen.st_dev, seen.st_ino) == (opened.st_dev, opened.st_ino)
 
 
 def main() -> None:
